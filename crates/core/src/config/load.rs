@@ -1,0 +1,148 @@
+//! Layered loading: the TOML file, then `KILN_*` environment variables, then `--set` flags.
+//!
+//! figment does the merging; this file adds the `--set` provider (so errors can name the flag)
+//! and turns figment's errors into one line that names the source and the dotted key.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+
+use super::schema::ExperimentConfig;
+use super::validate;
+use crate::error::{Error, Result};
+
+/// Environment variables with the `KILN_` prefix that are not config keys.
+pub const NON_CONFIG_ENV: &[&str] = &["DATA_DIR", "CACHE_DIR", "MIRRORS"];
+
+/// Loads, merges, validates and resolves an experiment.
+///
+/// `sets` are `dotted.key=value` strings from `--set`; values are read as TOML (`0.1`, `true`,
+/// `[1, 2]`, `"text"`) and fall back to plain text, so `--set name=run2` works unquoted.
+pub fn load(path: &Path, sets: &[String]) -> Result<ExperimentConfig> {
+    if !path.is_file() {
+        return Err(Error::Config(format!(
+            "experiment file {} not found; give the path to a .toml file, e.g. experiments/fc_adam_l2.toml",
+            path.display()
+        )));
+    }
+    let mut figment = Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(Env::prefixed("KILN_").ignore(NON_CONFIG_ENV).split("__"));
+    for set in sets {
+        figment = figment.merge(SetFlag::parse(set)?);
+    }
+    let config: ExperimentConfig = figment
+        .extract()
+        .map_err(|e| Error::Config(describe(&e, path)))?;
+    validate::validate(&config, path)?;
+    Ok(resolve(config))
+}
+
+/// Fills in what was left to kiln (seed, cosine horizon), so the resolved config names it.
+pub fn resolve(mut config: ExperimentConfig) -> ExperimentConfig {
+    if config.seed.is_none() {
+        config.seed = Some(rand::random::<u32>() as u64);
+    }
+    if let super::ScheduleConfig::Cosine { t_max, .. } = &mut config.schedule {
+        t_max.get_or_insert(config.train.epochs);
+    }
+    for dir in [
+        &mut config.data.dir,
+        &mut config.data.train_file,
+        &mut config.data.test_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *dir = absolute(dir);
+    }
+    config
+}
+
+/// The resolved config as TOML text, as written to `config.toml` beside a run.
+pub fn to_toml(config: &ExperimentConfig) -> String {
+    // Every type in the schema serialises to TOML (no maps with non-string keys, Options
+    // skipped when empty), so this cannot fail on a config that deserialised.
+    toml::to_string_pretty(config).unwrap_or_else(|e| format!("# could not render config: {e}\n"))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// One `--set dotted.key=value` flag as a figment provider.
+struct SetFlag {
+    raw: String,
+    key: String,
+    value: Value,
+}
+
+impl SetFlag {
+    fn parse(raw: &str) -> Result<Self> {
+        let Some((key, text)) = raw.split_once('=') else {
+            return Err(Error::Config(format!(
+                "--set {raw:?} has no `=`; write it as --set dotted.key=value, e.g. --set optimizer.lr=0.001"
+            )));
+        };
+        let key = key.trim();
+        let valid_key = !key.is_empty()
+            && key.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !valid_key {
+            return Err(Error::Config(format!(
+                "--set {raw:?}: {key:?} is not a dotted key like optimizer.lr"
+            )));
+        }
+        let text = text.trim();
+        // Read the value as TOML; anything TOML cannot read is taken as text.
+        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .map(|v| Value::serialize(v).unwrap_or_else(|_| Value::from(text.to_string())))
+            .unwrap_or_else(|| Value::from(text.to_string()));
+        Ok(SetFlag {
+            raw: raw.to_string(),
+            key: key.to_string(),
+            value,
+        })
+    }
+}
+
+impl Provider for SetFlag {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("--set {}", self.raw))
+    }
+
+    fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
+        figment::providers::Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+/// One line per figment error: where the value came from, the dotted key, what is wrong.
+fn describe(error: &figment::Error, path: &Path) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = match &e.metadata {
+                Some(meta) if meta.name.starts_with("--set") => meta.name.to_string(),
+                Some(meta) if meta.name.contains("environment") => {
+                    let var = meta.interpolate(&Profile::Default, &e.path).to_uppercase();
+                    format!("environment variable {var}")
+                }
+                _ => path.display().to_string(),
+            };
+            let what = e.kind.to_string();
+            if key.is_empty() {
+                format!("{source}: {what}")
+            } else {
+                format!("{source}: key `{key}`: {what}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

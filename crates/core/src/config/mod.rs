@@ -1,0 +1,9 @@
+//! The experiment schema ([`schema`]), its layered loading ([`load()`]) and value checks.
+
+mod load;
+mod schema;
+mod validate;
+
+pub use load::{NON_CONFIG_ENV, load, resolve, to_toml};
+pub use schema::*;
+pub use validate::validate;

@@ -1,0 +1,590 @@
+//! The experiment schema: what a TOML file may say, with its defaults.
+//!
+//! Every struct denies unknown keys, so a typo is an error rather than a silently ignored
+//! setting. Defaults follow PyTorch wherever a user would compare against PyTorch. After
+//! [`crate::config::load`] every optional value that has a default is filled in, so the resolved
+//! config written beside a run (`config.toml`) states everything the run used.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole experiment: one TOML file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Names the run's folder under the log root: `logs/<name>/<run-id>/`.
+    pub name: String,
+    /// Free text, shown by `runner` and kept in the resolved config.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Seeds weight init, shuffling and dropout. Absent: drawn at random and written to the
+    /// resolved config, so the run can still be repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Which Burn backend runs the network.
+    #[serde(default)]
+    pub backend: Backend,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    /// Default initialisation of every layer's parameters; a layer may override it.
+    #[serde(default)]
+    pub init: InitConfig,
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The backends an experiment can name. Only those compiled in can start; see
+/// [`crate::backend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// Burn's pure-Rust CPU backend; always available.
+    #[default]
+    Flex,
+    /// libtorch on the CPU (cargo feature `tch`).
+    Tch,
+    /// libtorch on a CUDA GPU (cargo feature `tch`).
+    TchCuda,
+    /// CubeCL on a CUDA GPU (cargo feature `cuda`).
+    Cuda,
+}
+
+impl Backend {
+    /// The name used in TOML.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Tch => "tch",
+            Backend::TchCuda => "tch-cuda",
+            Backend::Cuda => "cuda",
+        }
+    }
+}
+
+/// `[data]`: where the examples come from and how pixels are scaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub dataset: DatasetKind,
+    /// Folder holding the dataset's files. Given, it must hold them: kiln looks nowhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// CSV only: the training file (relative paths are taken from `dir`, else the working folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_file: Option<PathBuf>,
+    /// CSV only: the test file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_file: Option<PathBuf>,
+    /// How raw values become network inputs: `((x - center) / scale - mean) / std`.
+    #[serde(default)]
+    pub normalize: Normalize,
+    /// Use only the first N training examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_train: Option<usize>,
+    /// Use only the first N test examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_test: Option<usize>,
+    /// Whether a named dataset missing from every folder may be downloaded into the cache.
+    #[serde(default = "yes")]
+    pub download: bool,
+}
+
+/// The datasets kiln can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// LeCun's handwritten digits, 60,000 + 10,000 28x28 grey images, IDX files.
+    Mnist,
+    /// Zalando's clothing images in MNIST's format.
+    FashionMnist,
+    /// A CSV file per split, the label in the first column, one pixel per further column.
+    Csv,
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Csv => "csv",
+        }
+    }
+}
+
+/// `normalize = { ... }`: `x' = ((x - center) / scale - mean) / std`.
+///
+/// `{ scale = 255.0 }` gives [0, 1]; `{ mean = 0.1307, std = 0.3081 }` is torchvision's
+/// `ToTensor()` + `Normalize` (scale stays 255); `{ center = 127.5, scale = 255.0 }` centres on 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    #[serde(default)]
+    pub center: f64,
+    #[serde(default = "pixel_max")]
+    pub scale: f64,
+    #[serde(default)]
+    pub mean: f64,
+    #[serde(default = "one")]
+    pub std: f64,
+}
+
+impl Default for Normalize {
+    fn default() -> Self {
+        Normalize {
+            center: 0.0,
+            scale: pixel_max(),
+            mean: 0.0,
+            std: one(),
+        }
+    }
+}
+
+/// `[model]`: the input shape and the layers, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Shape of one example, without the batch dimension (`[1, 28, 28]` for MNIST). Absent: the
+    /// dataset's own shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Vec<usize>>,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// One entry of `layers = [...]`, chosen by its `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerSpec {
+    /// Collapses every dimension but the batch into one.
+    Flatten {},
+    /// A fully connected layer, `y = x W + b`, optionally followed by an activation.
+    Linear {
+        units: usize,
+        /// Input width, as `torch.nn.Linear(in_features, ...)` states it. Optional: kiln infers
+        /// it, and checks it against the previous layer when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_features: Option<usize>,
+        #[serde(default, skip_serializing_if = "Activation::is_identity")]
+        activation: Activation,
+        #[serde(default = "yes")]
+        bias: bool,
+        /// Overrides `[init]` for this layer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init: Option<LayerInit>,
+    },
+    /// Activations as layers of their own: `{ type = "relu" }`.
+    Relu {},
+    Sigmoid {},
+    Tanh {},
+    Identity {},
+}
+
+impl LayerSpec {
+    /// The `type` name as written in TOML.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            LayerSpec::Flatten {} => "flatten",
+            LayerSpec::Linear { .. } => "linear",
+            LayerSpec::Relu {} => "relu",
+            LayerSpec::Sigmoid {} => "sigmoid",
+            LayerSpec::Tanh {} => "tanh",
+            LayerSpec::Identity {} => "identity",
+        }
+    }
+
+    /// The activation a stand-alone activation layer applies.
+    pub fn as_activation(&self) -> Option<Activation> {
+        match self {
+            LayerSpec::Relu {} => Some(Activation::Relu),
+            LayerSpec::Sigmoid {} => Some(Activation::Sigmoid),
+            LayerSpec::Tanh {} => Some(Activation::Tanh),
+            LayerSpec::Identity {} => Some(Activation::Identity),
+            _ => None,
+        }
+    }
+}
+
+/// Element-wise nonlinearities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    pub fn is_identity(&self) -> bool {
+        *self == Activation::Identity
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        };
+        f.write_str(name)
+    }
+}
+
+/// `[init]`, or a layer's `init = { ... }`: how weights and biases start.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitConfig {
+    #[serde(default)]
+    pub weight: InitSpec,
+    #[serde(default)]
+    pub bias: InitSpec,
+}
+
+/// A layer's override of `[init]`: only the parameters it names change.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerInit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<InitSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<InitSpec>,
+}
+
+/// An initialisation scheme, chosen by `kind`. Gains and fan modes follow `torch.nn.init`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InitSpec {
+    /// What PyTorch's layer does when nothing is said: for `Linear`, weights and biases
+    /// uniform in ±1/sqrt(fan_in).
+    #[default]
+    Default,
+    Zeros,
+    Ones,
+    Constant {
+        value: f64,
+    },
+    Normal {
+        #[serde(default)]
+        mean: f64,
+        #[serde(default = "one")]
+        std: f64,
+    },
+    /// Uniform in [a, b), as `torch.nn.init.uniform_(a, b)`.
+    Uniform {
+        #[serde(default)]
+        a: f64,
+        #[serde(default = "one")]
+        b: f64,
+    },
+    XavierUniform {
+        #[serde(default = "one")]
+        gain: f64,
+    },
+    XavierNormal {
+        #[serde(default = "one")]
+        gain: f64,
+    },
+    /// `torch.nn.init.kaiming_uniform_`: bound = gain * sqrt(3 / fan). Default gain sqrt(2)
+    /// (PyTorch's for ReLU).
+    KaimingUniform {
+        #[serde(default = "sqrt_two")]
+        gain: f64,
+        #[serde(default)]
+        mode: FanMode,
+    },
+    KaimingNormal {
+        #[serde(default = "sqrt_two")]
+        gain: f64,
+        #[serde(default)]
+        mode: FanMode,
+    },
+}
+
+/// Which fan Kaiming init scales by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanMode {
+    #[default]
+    FanIn,
+    FanOut,
+}
+
+/// `[optimizer]`, chosen by `kind`. Defaults are `torch.optim`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// `torch.optim.SGD`.
+    Sgd {
+        #[serde(default = "lr_sgd")]
+        lr: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        dampening: f64,
+        #[serde(default)]
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// `torch.optim.Adam`; `weight_decay` is L2 added to the gradient.
+    Adam {
+        #[serde(default = "lr_adam")]
+        lr: f64,
+        #[serde(default = "betas")]
+        betas: [f64; 2],
+        #[serde(default = "eps")]
+        eps: f64,
+        #[serde(default)]
+        weight_decay: f64,
+        #[serde(default)]
+        amsgrad: bool,
+    },
+    /// `torch.optim.AdamW`; `weight_decay` is decoupled from the gradient.
+    Adamw {
+        #[serde(default = "lr_adam")]
+        lr: f64,
+        #[serde(default = "betas")]
+        betas: [f64; 2],
+        #[serde(default = "eps")]
+        eps: f64,
+        #[serde(default = "adamw_decay")]
+        weight_decay: f64,
+        #[serde(default)]
+        amsgrad: bool,
+    },
+    /// `torch.optim.RMSprop`.
+    Rmsprop {
+        #[serde(default = "lr_rmsprop")]
+        lr: f64,
+        #[serde(default = "rms_alpha")]
+        alpha: f64,
+        #[serde(default = "eps")]
+        eps: f64,
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        centered: bool,
+        #[serde(default)]
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerConfig {
+    /// The base learning rate, before any schedule.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::Adamw { lr, .. }
+            | OptimizerConfig::Rmsprop { lr, .. } => *lr,
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd { .. } => "sgd",
+            OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::Adamw { .. } => "adamw",
+            OptimizerConfig::Rmsprop { .. } => "rmsprop",
+        }
+    }
+}
+
+/// `[schedule]`: how the learning rate changes from epoch to epoch (stepped once per epoch,
+/// as `torch.optim.lr_scheduler` is in the usual loop).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ScheduleConfig {
+    #[default]
+    Constant,
+    /// Multiply by `gamma` every `step_size` epochs (`StepLR`).
+    Step {
+        step_size: usize,
+        #[serde(default = "step_gamma")]
+        gamma: f64,
+    },
+    /// Multiply by `gamma` every epoch (`ExponentialLR`).
+    Exponential { gamma: f64 },
+    /// Cosine from `lr` down to `eta_min` over `t_max` epochs (`CosineAnnealingLR`);
+    /// `t_max` defaults to the number of epochs.
+    Cosine {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        t_max: Option<usize>,
+        #[serde(default)]
+        eta_min: f64,
+    },
+}
+
+/// `[train]`: the loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "epochs")]
+    pub epochs: usize,
+    #[serde(default)]
+    pub batch_size: BatchSize,
+    /// Reshuffle the training set every epoch.
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// Drop the last batch of an epoch when it is smaller than `batch_size`.
+    #[serde(default)]
+    pub drop_last: bool,
+    /// Batch size of evaluation on the test set (no effect on results, only on speed and memory).
+    #[serde(default = "eval_batch")]
+    pub eval_batch_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: epochs(),
+            batch_size: BatchSize::default(),
+            shuffle: true,
+            drop_last: false,
+            eval_batch_size: eval_batch(),
+        }
+    }
+}
+
+/// `batch_size = 64` or `batch_size = "full"` (every example in one step: full-batch GD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    Size(usize),
+    Full,
+}
+
+impl Default for BatchSize {
+    fn default() -> Self {
+        BatchSize::Size(64)
+    }
+}
+
+impl BatchSize {
+    /// The number of examples per step for a training set of `n` examples.
+    pub fn resolve(self, n: usize) -> usize {
+        match self {
+            BatchSize::Size(size) => size.min(n),
+            BatchSize::Full => n,
+        }
+    }
+}
+
+impl Serialize for BatchSize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BatchSize::Size(n) => serializer.serialize_u64(*n as u64),
+            BatchSize::Full => serializer.serialize_str("full"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BatchSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a positive number of examples or \"full\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BatchSize, E> {
+                usize::try_from(v)
+                    .map(BatchSize::Size)
+                    .map_err(|_| E::custom("batch_size is too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BatchSize, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::custom("batch_size must be positive, or \"full\""))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BatchSize, E> {
+                match v {
+                    "full" => Ok(BatchSize::Full),
+                    // `--set train.batch_size=128` and KILN_ variables arrive as text.
+                    _ => v
+                        .parse::<u64>()
+                        .map_err(|_| {
+                            E::custom(format!(
+                                "batch_size must be a number or \"full\", not {v:?}"
+                            ))
+                        })
+                        .and_then(|v| self.visit_u64(v)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `[log]`: what goes to TensorBoard beyond the per-epoch curves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Write `batch_loss` every N training steps (0: never).
+    #[serde(default = "one_usize")]
+    pub batch_loss_every: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            batch_loss_every: 1,
+        }
+    }
+}
+
+// serde's `default = "..."` takes a function path, hence these.
+fn yes() -> bool {
+    true
+}
+fn one() -> f64 {
+    1.0
+}
+fn one_usize() -> usize {
+    1
+}
+fn pixel_max() -> f64 {
+    255.0
+}
+fn sqrt_two() -> f64 {
+    std::f64::consts::SQRT_2
+}
+fn lr_sgd() -> f64 {
+    1e-3
+}
+fn lr_adam() -> f64 {
+    1e-3
+}
+fn lr_rmsprop() -> f64 {
+    1e-2
+}
+fn betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn eps() -> f64 {
+    1e-8
+}
+fn adamw_decay() -> f64 {
+    1e-2
+}
+fn rms_alpha() -> f64 {
+    0.99
+}
+fn step_gamma() -> f64 {
+    0.1
+}
+fn epochs() -> usize {
+    10
+}
+fn eval_batch() -> usize {
+    1000
+}

@@ -1,0 +1,292 @@
+//! Checks of values that serde accepts but that make no sense (lr <= 0, batch_size 0, ...).
+//!
+//! Shapes are checked later, by [`crate::model::shape`], once the dataset's input shape is known.
+
+use std::path::Path;
+
+use super::schema::*;
+use crate::error::{Error, Result};
+
+/// Collects every problem, then reports them on one line naming file and key.
+struct Problems<'a> {
+    file: &'a Path,
+    found: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn check(&mut self, ok: bool, key: impl AsRef<str>, what: impl AsRef<str>) {
+        if !ok {
+            self.found.push(format!(
+                "{}: key `{}`: {}",
+                self.file.display(),
+                key.as_ref(),
+                what.as_ref()
+            ));
+        }
+    }
+
+    fn positive(&mut self, value: f64, key: &str) {
+        self.check(
+            value.is_finite() && value > 0.0,
+            key,
+            format!("must be greater than 0 (got {value})"),
+        );
+    }
+
+    fn non_negative(&mut self, value: f64, key: &str) {
+        self.check(
+            value.is_finite() && value >= 0.0,
+            key,
+            format!("must be 0 or more (got {value})"),
+        );
+    }
+
+    fn fraction(&mut self, value: f64, key: &str) {
+        self.check(
+            (0.0..1.0).contains(&value),
+            key,
+            format!("must be in [0, 1) (got {value})"),
+        );
+    }
+}
+
+/// Validates a deserialised config; `file` is only used to name the source in messages.
+pub fn validate(config: &ExperimentConfig, file: &Path) -> Result<()> {
+    let mut p = Problems {
+        file,
+        found: Vec::new(),
+    };
+    check_name(&mut p, &config.name);
+    check_data(&mut p, &config.data);
+    check_model(&mut p, config);
+    check_init(&mut p, &config.init.weight, "init.weight");
+    check_init(&mut p, &config.init.bias, "init.bias");
+    check_optimizer(&mut p, &config.optimizer);
+    check_schedule(&mut p, &config.schedule, config.optimizer.lr());
+    check_train(&mut p, &config.train);
+    if p.found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(p.found.join("; ")))
+    }
+}
+
+fn check_name(p: &mut Problems, name: &str) {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | ','));
+    p.check(
+        plain,
+        "name",
+        format!(
+            "{name:?} must be a plain folder name (letters, digits, `_ - . = ,`, not starting with `.`): it names the run's folder under the log root"
+        ),
+    );
+}
+
+fn check_data(p: &mut Problems, data: &DataConfig) {
+    let csv = data.dataset == DatasetKind::Csv;
+    for (file, key) in [
+        (&data.train_file, "data.train_file"),
+        (&data.test_file, "data.test_file"),
+    ] {
+        if csv {
+            p.check(
+                file.is_some(),
+                key,
+                "is required when dataset = \"csv\" (the path of a CSV file, label in the first column)",
+            );
+        } else {
+            p.check(
+                file.is_none(),
+                key,
+                format!(
+                    "only applies to dataset = \"csv\"; {} is read from its IDX files",
+                    data.dataset.name()
+                ),
+            );
+        }
+    }
+    let n = &data.normalize;
+    p.check(
+        n.scale.is_finite() && n.scale != 0.0,
+        "data.normalize.scale",
+        format!("must be a non-zero number (got {})", n.scale),
+    );
+    p.positive(n.std, "data.normalize.std");
+    p.check(
+        n.center.is_finite(),
+        "data.normalize.center",
+        "must be a finite number",
+    );
+    p.check(
+        n.mean.is_finite(),
+        "data.normalize.mean",
+        "must be a finite number",
+    );
+    for (limit, key) in [
+        (data.limit_train, "data.limit_train"),
+        (data.limit_test, "data.limit_test"),
+    ] {
+        p.check(limit != Some(0), key, "must be at least 1 when given");
+    }
+}
+
+fn check_model(p: &mut Problems, config: &ExperimentConfig) {
+    let model = &config.model;
+    p.check(
+        !model.layers.is_empty(),
+        "model.layers",
+        "is empty; list at least one layer, e.g. { type = \"linear\", units = 10 }",
+    );
+    if let Some(input) = &model.input {
+        p.check(
+            !input.is_empty() && input.iter().all(|&d| d > 0),
+            "model.input",
+            format!("{input:?} must list positive sizes, e.g. [1, 28, 28]"),
+        );
+    }
+    for (i, layer) in model.layers.iter().enumerate() {
+        if let LayerSpec::Linear { units, init, .. } = layer {
+            p.check(
+                *units > 0,
+                format!("model.layers[{i}].units"),
+                "must be at least 1",
+            );
+            if let Some(init) = init {
+                if let Some(w) = &init.weight {
+                    check_init(p, w, &format!("model.layers[{i}].init.weight"));
+                }
+                if let Some(b) = &init.bias {
+                    check_init(p, b, &format!("model.layers[{i}].init.bias"));
+                }
+            }
+        }
+    }
+}
+
+fn check_init(p: &mut Problems, init: &InitSpec, key: &str) {
+    match init {
+        InitSpec::Normal { mean, std } => {
+            p.non_negative(*std, &format!("{key}.std"));
+            p.check(
+                mean.is_finite(),
+                format!("{key}.mean"),
+                "must be a finite number",
+            );
+        }
+        InitSpec::Uniform { a, b } => p.check(
+            a.is_finite() && b.is_finite() && a < b,
+            format!("{key}.a"),
+            format!("needs a < b (got a = {a}, b = {b})"),
+        ),
+        InitSpec::Constant { value } => p.check(
+            value.is_finite(),
+            format!("{key}.value"),
+            "must be a finite number",
+        ),
+        InitSpec::XavierUniform { gain }
+        | InitSpec::XavierNormal { gain }
+        | InitSpec::KaimingUniform { gain, .. }
+        | InitSpec::KaimingNormal { gain, .. } => p.non_negative(*gain, &format!("{key}.gain")),
+        InitSpec::Default | InitSpec::Zeros | InitSpec::Ones => {}
+    }
+}
+
+fn check_optimizer(p: &mut Problems, optimizer: &OptimizerConfig) {
+    p.positive(optimizer.lr(), "optimizer.lr");
+    match optimizer {
+        OptimizerConfig::Sgd {
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+            ..
+        } => {
+            p.fraction(*momentum, "optimizer.momentum");
+            p.check(
+                (0.0..=1.0).contains(dampening),
+                "optimizer.dampening",
+                format!("must be in [0, 1] (got {dampening})"),
+            );
+            p.check(
+                !*nesterov || (*momentum > 0.0 && *dampening == 0.0),
+                "optimizer.nesterov",
+                "needs momentum > 0 and dampening = 0 (as in torch.optim.SGD)",
+            );
+            p.non_negative(*weight_decay, "optimizer.weight_decay");
+        }
+        OptimizerConfig::Adam {
+            betas,
+            eps,
+            weight_decay,
+            ..
+        }
+        | OptimizerConfig::Adamw {
+            betas,
+            eps,
+            weight_decay,
+            ..
+        } => {
+            p.fraction(betas[0], "optimizer.betas");
+            p.fraction(betas[1], "optimizer.betas");
+            p.positive(*eps, "optimizer.eps");
+            p.non_negative(*weight_decay, "optimizer.weight_decay");
+        }
+        OptimizerConfig::Rmsprop {
+            alpha,
+            eps,
+            momentum,
+            weight_decay,
+            ..
+        } => {
+            p.fraction(*alpha, "optimizer.alpha");
+            p.positive(*eps, "optimizer.eps");
+            p.fraction(*momentum, "optimizer.momentum");
+            p.non_negative(*weight_decay, "optimizer.weight_decay");
+        }
+    }
+}
+
+fn check_schedule(p: &mut Problems, schedule: &ScheduleConfig, lr: f64) {
+    match schedule {
+        ScheduleConfig::Constant => {}
+        ScheduleConfig::Step { step_size, gamma } => {
+            p.check(
+                *step_size > 0,
+                "schedule.step_size",
+                "must be at least 1 (epochs)",
+            );
+            p.positive(*gamma, "schedule.gamma");
+        }
+        ScheduleConfig::Exponential { gamma } => p.positive(*gamma, "schedule.gamma"),
+        ScheduleConfig::Cosine { t_max, eta_min } => {
+            p.check(
+                *t_max != Some(0),
+                "schedule.t_max",
+                "must be at least 1 (epochs)",
+            );
+            p.check(
+                eta_min.is_finite() && *eta_min >= 0.0 && *eta_min <= lr,
+                "schedule.eta_min",
+                format!("must be in [0, optimizer.lr = {lr}] (got {eta_min})"),
+            );
+        }
+    }
+}
+
+fn check_train(p: &mut Problems, train: &TrainConfig) {
+    p.check(train.epochs > 0, "train.epochs", "must be at least 1");
+    p.check(
+        train.batch_size != BatchSize::Size(0),
+        "train.batch_size",
+        "must be at least 1, or \"full\"",
+    );
+    p.check(
+        train.eval_batch_size > 0,
+        "train.eval_batch_size",
+        "must be at least 1",
+    );
+}

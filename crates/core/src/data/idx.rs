@@ -1,0 +1,141 @@
+//! The IDX format of MNIST and Fashion-MNIST: a magic number, big-endian dimensions, then
+//! unsigned bytes.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A parsed IDX file of unsigned bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idx {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Parses IDX bytes (already decompressed). `path` only names the file in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx> {
+    let bad = |what: String| {
+        Error::Data(format!(
+            "{} is not a valid IDX file: {what}; delete it so that kiln fetches it again, or replace it with the original",
+            path.display()
+        ))
+    };
+    if bytes.len() < 4 {
+        return Err(bad(format!("only {} bytes long", bytes.len())));
+    }
+    // Magic: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions.
+    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 || bytes[3] > 4 {
+        return Err(bad(format!(
+            "wrong magic number {:02x}{:02x}{:02x}{:02x} (expected 0000080N: unsigned bytes, N dimensions)",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        )));
+    }
+    let rank = bytes[3] as usize;
+    let header = 4 + 4 * rank;
+    if bytes.len() < header {
+        return Err(bad("truncated in its header".into()));
+    }
+    let dims: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    let body = &bytes[header..];
+    if body.len() != expected {
+        return Err(bad(format!(
+            "dimensions {dims:?} promise {expected} bytes of data but the file has {} (truncated or damaged)",
+            body.len()
+        )));
+    }
+    Ok(Idx {
+        dims,
+        data: body.to_vec(),
+    })
+}
+
+/// Reads a file and decompresses it when its name ends in `.gz`.
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path)
+        .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        gunzip(&raw).map_err(|e| {
+            Error::Data(format!(
+                "{} is not a readable gzip file ({e}); it is probably truncated: delete it so that kiln fetches it again, or replace it",
+                path.display()
+            ))
+        })
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Decompresses gzip bytes.
+pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() * 5);
+    flate2::read::GzDecoder::new(raw).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Writes an IDX file of unsigned bytes (used by tests and tools that make small datasets).
+pub fn encode(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_images() {
+        let data: Vec<u8> = (0..2 * 3 * 4).map(|i| i as u8).collect();
+        let idx = parse(&encode(&[2, 3, 4], &data), Path::new("x")).unwrap();
+        assert_eq!(idx.dims, vec![2, 3, 4]);
+        assert_eq!(idx.data, data);
+    }
+
+    #[test]
+    fn refuses_wrong_magic() {
+        let mut bytes = encode(&[2], &[1, 2]);
+        bytes[2] = 0x0d; // float type code
+        let err = parse(&bytes, Path::new("labels")).unwrap_err().to_string();
+        assert!(err.contains("labels") && err.contains("magic"), "{err}");
+    }
+
+    #[test]
+    fn refuses_truncated_body() {
+        let bytes = encode(&[10], &[0; 10]);
+        let err = parse(&bytes[..bytes.len() - 3], Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("promise 10 bytes") && err.contains("has 7"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_truncated_header_and_tiny_files() {
+        assert!(parse(&[0, 0, 8, 3, 0, 0], Path::new("f")).is_err());
+        assert!(parse(&[0, 0], Path::new("f")).is_err());
+        assert!(parse(&[], Path::new("f")).is_err());
+    }
+
+    #[test]
+    fn gunzip_refuses_truncated_stream() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&[7u8; 1000]).unwrap();
+        let bytes = gz.finish().unwrap();
+        assert_eq!(gunzip(&bytes).unwrap(), vec![7u8; 1000]);
+        assert!(gunzip(&bytes[..bytes.len() / 2]).is_err());
+    }
+}

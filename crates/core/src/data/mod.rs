@@ -1,0 +1,231 @@
+//! Datasets: reading (IDX, CSV), fetching and verifying, normalising, limiting.
+//!
+//! The result is a [`Dataset`] in host memory, already normalised to `f32`; the training loop
+//! uploads it to the device once and slices batches there.
+
+pub mod csv;
+pub mod download;
+pub mod idx;
+pub mod named;
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{DataConfig, DatasetKind, Normalize};
+use crate::error::{Error, Result};
+
+/// One split (train or test), normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Row-major `[len, features]`.
+    pub inputs: Vec<f32>,
+    pub labels: Vec<u32>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// A dataset ready for training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Shape of one example (`[1, 28, 28]` for MNIST, `[features]` for CSV).
+    pub shape: Vec<usize>,
+    /// Number of classes; every label is below it.
+    pub classes: usize,
+    pub train: Split,
+    pub test: Split,
+    /// Where the files were read from (shown to the user).
+    pub source: PathBuf,
+}
+
+impl Dataset {
+    /// Values per example.
+    pub fn features(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Loads the dataset `[data]` describes. `progress` shows download bars.
+pub fn load(config: &DataConfig, progress: bool) -> Result<Dataset> {
+    let mut dataset = match config.dataset {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+            let mut lookup =
+                named::Lookup::from_env(config.dataset, config.dir.clone(), config.download);
+            lookup.progress = progress;
+            from_idx(
+                config.dataset,
+                named::load_files(config.dataset, &lookup)?,
+                &config.normalize,
+            )?
+        }
+        DatasetKind::Csv => from_csv(config)?,
+    };
+    limit(&mut dataset.train, config.limit_train);
+    limit(&mut dataset.test, config.limit_test);
+    Ok(dataset)
+}
+
+fn from_idx(kind: DatasetKind, files: named::RawFiles, norm: &Normalize) -> Result<Dataset> {
+    let [train_x, train_y, test_x, test_y] = &files.idx;
+    let split = |x: &idx::Idx, y: &idx::Idx, which: &str| -> Result<(Vec<usize>, Split)> {
+        let (n, shape) = match x.dims.as_slice() {
+            [n, h, w] => (*n, vec![1, *h, *w]),
+            dims => {
+                return Err(Error::Data(format!(
+                    "the {which} images of {} in {} have dimensions {dims:?}, expected [count, height, width]",
+                    kind.name(),
+                    files.dir.display()
+                )));
+            }
+        };
+        if y.dims != [n] {
+            return Err(Error::Data(format!(
+                "the {which} labels of {} in {} have dimensions {:?}, expected [{n}] to match the images",
+                kind.name(),
+                files.dir.display(),
+                y.dims
+            )));
+        }
+        let labels: Vec<u32> = y.data.iter().map(|&l| l as u32).collect();
+        if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
+            return Err(Error::Data(format!(
+                "the {which} labels of {} in {} contain {bad}; {} has 10 classes (0-9)",
+                kind.name(),
+                files.dir.display(),
+                kind.name()
+            )));
+        }
+        Ok((
+            shape,
+            Split {
+                inputs: normalize(&x.data, norm),
+                labels,
+            },
+        ))
+    };
+    let (shape, train) = split(train_x, train_y, "training")?;
+    let (test_shape, test) = split(test_x, test_y, "test")?;
+    if shape != test_shape {
+        return Err(Error::Data(format!(
+            "training images are {shape:?} but test images are {test_shape:?} in {}",
+            files.dir.display()
+        )));
+    }
+    Ok(Dataset {
+        shape,
+        classes: 10,
+        train,
+        test,
+        source: files.dir,
+    })
+}
+
+fn from_csv(config: &DataConfig) -> Result<Dataset> {
+    let resolve = |file: &Option<PathBuf>, key: &str| -> Result<PathBuf> {
+        let file = file.as_ref().ok_or_else(|| {
+            Error::Config(format!("[data] {key} is required for dataset = \"csv\""))
+        })?;
+        Ok(match &config.dir {
+            Some(dir) if file.is_relative() => dir.join(file),
+            _ => file.clone(),
+        })
+    };
+    let train_path = resolve(&config.train_file, "train_file")?;
+    let test_path = resolve(&config.test_file, "test_file")?;
+    let train = csv::read(&train_path)?;
+    let test = csv::read(&test_path)?;
+    if train.features != test.features {
+        return Err(Error::Data(format!(
+            "{} has {} values per row but {} has {}; both splits must have the same columns",
+            train_path.display(),
+            train.features,
+            test_path.display(),
+            test.features
+        )));
+    }
+    let classes = train
+        .labels
+        .iter()
+        .chain(&test.labels)
+        .max()
+        .map_or(0, |&m| m as usize + 1);
+    if classes < 2 {
+        return Err(Error::Data(format!(
+            "{} and {} hold a single class; a classifier needs labels 0..N with N >= 2",
+            train_path.display(),
+            test_path.display()
+        )));
+    }
+    let norm = &config.normalize;
+    let to_split = |s: csv::CsvSplit| Split {
+        inputs: s.values.iter().map(|&v| apply(v, norm)).collect(),
+        labels: s.labels,
+    };
+    Ok(Dataset {
+        shape: vec![train.features],
+        classes,
+        source: train_path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        train: to_split(train),
+        test: to_split(test),
+    })
+}
+
+fn normalize(pixels: &[u8], norm: &Normalize) -> Vec<f32> {
+    // A lookup table: 256 possible inputs, each normalised once.
+    let table: Vec<f32> = (0..=255u8).map(|p| apply(p as f32, norm)).collect();
+    pixels.iter().map(|&p| table[p as usize]).collect()
+}
+
+fn apply(x: f32, n: &Normalize) -> f32 {
+    (((x as f64 - n.center) / n.scale - n.mean) / n.std) as f32
+}
+
+fn limit(split: &mut Split, limit: Option<usize>) {
+    if let Some(limit) = limit.filter(|&l| l < split.len()) {
+        let features = split.inputs.len() / split.len().max(1);
+        split.labels.truncate(limit);
+        split.inputs.truncate(limit * features);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisations_match_their_torch_forms() {
+        let scale = Normalize::default();
+        assert_eq!(apply(255.0, &scale), 1.0);
+        let centred = Normalize {
+            center: 127.5,
+            ..Normalize::default()
+        };
+        assert_eq!(apply(0.0, &centred), -0.5);
+        let standard = Normalize {
+            mean: 0.1307,
+            std: 0.3081,
+            ..Normalize::default()
+        };
+        let expected = ((51.0 / 255.0) - 0.1307) / 0.3081;
+        assert!((apply(51.0, &standard) as f64 - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn limit_keeps_the_first_examples() {
+        let mut split = Split {
+            inputs: vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+            labels: vec![7, 8, 9],
+        };
+        limit(&mut split, Some(2));
+        assert_eq!(split.labels, vec![7, 8]);
+        assert_eq!(split.inputs, vec![0.0, 1.0, 2.0, 3.0]);
+        limit(&mut split, Some(10));
+        assert_eq!(split.len(), 2);
+    }
+}

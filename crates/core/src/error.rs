@@ -1,0 +1,62 @@
+//! One error type for the whole engine, split by who can fix it.
+//!
+//! The runner maps [`Error::exit_code`] to the process exit status: 2 when the user's input
+//! (config, CLI, data files) is wrong, 1 when a run fails on its own (divergence, I/O).
+
+use std::path::PathBuf;
+
+/// Everything that can stop kiln. Messages are complete sentences that name the file or key
+/// and say what to do; they are printed as they are, on one line after `error: `.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The experiment file or a `--set`/`KILN_*` override is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// A data file is missing, damaged or not what the config says it is.
+    #[error("{0}")]
+    Data(String),
+    /// The network described cannot be built (shapes that do not fit, a layer the backend lacks).
+    #[error("{0}")]
+    Model(String),
+    /// Training stopped on its own: the loss diverged, or similar.
+    #[error("{0}")]
+    Run(String),
+    /// Reading or writing a file failed outside the user's control (disk full, permissions).
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The user pressed Ctrl-C (or the process got SIGTERM); logs were flushed.
+    #[error("interrupted at epoch {epoch}, step {step}; the logs written so far are in {}", run_dir.display())]
+    Interrupted {
+        epoch: usize,
+        step: usize,
+        run_dir: PathBuf,
+    },
+}
+
+impl Error {
+    /// The process exit code this error should end `runner` with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Data(_) | Error::Model(_) => 2,
+            Error::Run(_) | Error::Io { .. } => 1,
+            Error::Interrupted { .. } => 130,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done and to which path.
+    pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            context,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand used across kiln-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,16 @@
+//! kiln-core: the engine behind `runner`.
+//!
+//! Data flows one way: TOML -> [`config::ExperimentConfig`] (validated, resolved) ->
+//! [`data::Dataset`] + [`model::Network`] + optimizer ([`optim`]) -> [`train`] loop ->
+//! TensorBoard event files and console ([`log`]). Nothing downstream re-reads the TOML.
+
+pub mod backend;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod log;
+pub mod model;
+pub mod optim;
+pub mod train;
+
+pub use error::{Error, Result};

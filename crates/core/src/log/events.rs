@@ -1,0 +1,107 @@
+//! TensorBoard event files.
+//!
+//! tensorboard-rs encodes records (length, masked CRC-32C, payload) and builds `Summary`
+//! protos. Its own `SummaryWriter` writes from a thread that panics on any I/O error, so kiln
+//! owns the file: writes are buffered, errors come back as [`Error::Io`], and `flush` is called
+//! at every epoch end so that TensorBoard sees each epoch as it finishes.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use protobuf::Message;
+use tensorboard_proto::event::Event;
+use tensorboard_proto::summary::Summary;
+use tensorboard_rs::record_writer::RecordWriter;
+
+use crate::error::{Error, Result};
+
+/// One `events.out.tfevents.*` file in one folder (a TensorBoard "run").
+pub struct EventWriter {
+    path: PathBuf,
+    records: RecordWriter<BufWriter<File>>,
+}
+
+impl EventWriter {
+    /// Creates `dir` if needed and a new event file in it, named as TensorFlow names them.
+    pub fn create(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create the log folder", dir, e))?;
+        let now = wall_time();
+        let host = gethostname::gethostname()
+            .to_string_lossy()
+            .replace(['/', '\\'], "_");
+        let name = format!(
+            "events.out.tfevents.{:010}.{host}.{}.0",
+            now as u64,
+            std::process::id()
+        );
+        let path = dir.join(name);
+        let file = File::create_new(&path)
+            .map_err(|e| Error::io("cannot create the event file", &path, e))?;
+        let mut writer = EventWriter {
+            path,
+            records: RecordWriter::new(BufWriter::new(file)),
+        };
+        let mut version = Event::new();
+        version.set_wall_time(now);
+        version.set_file_version("brain.Event:2".into());
+        writer.write(&version)?;
+        writer.flush()?;
+        Ok(writer)
+    }
+
+    /// The event file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a scalar at `step`.
+    pub fn scalar(&mut self, tag: &str, value: f32, step: usize) -> Result<()> {
+        self.summary(tensorboard_rs::summary::scalar(tag, value), step)
+    }
+
+    /// Appends any summary at `step`.
+    pub fn summary(&mut self, summary: Summary, step: usize) -> Result<()> {
+        let mut event = Event::new();
+        event.set_wall_time(wall_time());
+        event.set_step(step as i64);
+        event.set_summary(summary);
+        self.write(&event)
+    }
+
+    /// Pushes buffered events to the file.
+    pub fn flush(&mut self) -> Result<()> {
+        self.records
+            .flush()
+            .map_err(|e| Error::io("cannot write the event file", &self.path, e))
+    }
+
+    fn write(&mut self, event: &Event) -> Result<()> {
+        let bytes = event.write_to_bytes().map_err(|e| {
+            Error::io(
+                "cannot encode an event for",
+                &self.path,
+                std::io::Error::other(e),
+            )
+        })?;
+        self.records
+            .write(&bytes)
+            .map_err(|e| Error::io("cannot write the event file", &self.path, e))
+    }
+}
+
+impl Drop for EventWriter {
+    fn drop(&mut self) {
+        // Best effort: errors were reported by the explicit flushes at each epoch end.
+        let _ = self.records.flush();
+    }
+}
+
+fn wall_time() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,35 @@
+//! Where results go: TensorBoard event files ([`events`]), the run folder ([`run_dir`]) and the
+//! console ([`console`]).
+
+pub mod console;
+pub mod events;
+pub mod run_dir;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+pub use console::Console;
+pub use events::EventWriter;
+
+/// The event files of one run, Keras-style: `train/` and `test/` side by side so that their
+/// curves of the same tag overlay in one TensorBoard chart.
+pub struct RunLog {
+    pub dir: PathBuf,
+    pub train: EventWriter,
+    pub test: EventWriter,
+}
+
+impl RunLog {
+    pub fn create(dir: &Path) -> Result<Self> {
+        Ok(RunLog {
+            dir: dir.to_path_buf(),
+            train: EventWriter::create(&dir.join("train"))?,
+            test: EventWriter::create(&dir.join("test"))?,
+        })
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        self.train.flush()?;
+        self.test.flush()
+    }
+}

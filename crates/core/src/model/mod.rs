@@ -1,0 +1,9 @@
+//! Layer specs -> a Burn module: shape inference ([`shape`]), initialisation ([`init`]) and the
+//! network itself ([`network`]).
+
+pub mod init;
+pub mod network;
+pub mod shape;
+
+pub use network::Network;
+pub use shape::{LayerPlan, input_shape, plan};

@@ -1,0 +1,269 @@
+//! The training loop: epochs of shuffled batches, an evaluation on the test set after each,
+//! TensorBoard scalars and a console line per epoch.
+
+mod data;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor};
+
+pub use data::{Batches, DeviceSplit};
+
+use crate::config::{self, ExperimentConfig};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::log::{Console, RunLog, run_dir};
+use crate::model::{self, LayerPlan, Network};
+use crate::optim::{self, Schedule};
+
+/// How a run is carried out (as opposed to what it trains, which is the config).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Root of the log tree (`logs` by default).
+    pub log_root: PathBuf,
+    /// No progress bar, no per-epoch lines.
+    pub quiet: bool,
+    /// Set by a Ctrl-C handler; checked after every step.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// What one epoch measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub learning_rate: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    /// Wall time of the training steps of this epoch (evaluation excluded).
+    pub train_seconds: f64,
+}
+
+/// The outcome of a finished run.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_dir: PathBuf,
+    pub epochs: Vec<EpochMetrics>,
+}
+
+/// Everything prepared before the first step: checked, loaded, built.
+pub struct Prepared {
+    pub config: ExperimentConfig,
+    pub dataset: Dataset,
+    pub input: Vec<usize>,
+    pub plans: Vec<LayerPlan>,
+    pub device: Device,
+}
+
+/// Checks the config against the data and the backend, without creating any file.
+pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
+    let device = crate::backend::device(config.backend)?;
+    let dataset = crate::data::load(&config.data, progress)?;
+    let input = model::input_shape(&config.model, &dataset.shape)?;
+    let plans = model::plan(&config.model, &input, dataset.classes)?;
+    Ok(Prepared {
+        config: config.clone(),
+        dataset,
+        input,
+        plans,
+        device,
+    })
+}
+
+/// Trains a prepared experiment, writing its run folder under `options.log_root`.
+pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
+    let Prepared {
+        config,
+        dataset,
+        input,
+        plans,
+        device,
+    } = prepared;
+    let mut console = Console::new(options.quiet);
+
+    // Files first: a log folder that cannot be written is refused before any training.
+    let dir = run_dir::create(&options.log_root, &config.name)?;
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config::to_toml(&config))
+        .map_err(|e| Error::io("cannot write", &config_path, e))?;
+    let mut log = RunLog::create(&dir)?;
+
+    let seed = config.seed.unwrap_or(0);
+    device.seed(seed);
+    let ad_device = device.clone().autodiff();
+    let mut network = Network::new(&config.model, &config.init, &input, &plans, &ad_device);
+    let mut optimizer = optim::optimizer(&config.optimizer);
+    let mut schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
+
+    let features = dataset.features();
+    let train_set = DeviceSplit::upload(&dataset.train, features, &device);
+    let test_set = DeviceSplit::upload(&dataset.test, features, &device);
+    let batch = config.train.batch_size.resolve(train_set.len);
+    let mut batches = Batches::new(
+        train_set.len,
+        batch,
+        config.train.shuffle,
+        config.train.drop_last,
+        seed,
+    );
+    let steps = batches.steps();
+    if steps == 0 {
+        return Err(Error::Config(format!(
+            "train.batch_size = {batch} with drop_last = true leaves no batch from {} training examples; lower batch_size or set drop_last = false",
+            train_set.len
+        )));
+    }
+    let loss_fn = CrossEntropyLoss::new(None, &device);
+    console.line(&format!(
+        "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}",
+        config.name,
+        train_set.len,
+        test_set.len,
+        dataset.source.display(),
+        plans.iter().map(|p| p.params).sum::<usize>(),
+        steps,
+        dir.display()
+    ));
+
+    let mut history = Vec::with_capacity(config.train.epochs);
+    let mut global_step = 0usize;
+    for epoch in 1..=config.train.epochs {
+        let lr = schedule.next_epoch();
+        console.start_epoch(epoch, config.train.epochs, steps);
+        let started = Instant::now();
+        let mut loss_sum = 0.0f64;
+        let mut seen = 0usize;
+        let mut correct: Option<Tensor<1, Int>> = None;
+        for (step, indices) in batches.epoch().enumerate() {
+            let (x, y) = train_set.gather(indices);
+            let logits = network.forward(x);
+            let loss = loss_fn.forward(logits.clone(), y.clone());
+            let batch_correct = logits
+                .inner()
+                .argmax(1)
+                .flatten::<1>(0, 1)
+                .equal(y)
+                .int()
+                .sum();
+            correct = Some(match correct {
+                Some(c) => c + batch_correct,
+                None => batch_correct,
+            });
+            let grads = GradientsParams::from_grads(loss.backward(), &network);
+            let batch_loss: f32 = loss.inner().into_scalar();
+            network = optimizer.step(lr.clone(), network, grads);
+
+            global_step += 1;
+            seen += indices.len();
+            if !batch_loss.is_finite() {
+                log.flush()?;
+                return Err(Error::Run(format!(
+                    "the training loss became {batch_loss} at epoch {epoch}, step {} (global step {global_step}); the learning rate (optimizer.lr = {}) is probably too high for this network: try a smaller one. Logs up to this step are in {}",
+                    step + 1,
+                    config.optimizer.lr(),
+                    dir.display()
+                )));
+            }
+            loss_sum += batch_loss as f64 * indices.len() as f64;
+            let every = config.log.batch_loss_every;
+            if every > 0 && global_step % every == 0 {
+                log.train.scalar("batch_loss", batch_loss, global_step)?;
+            }
+            console.step(batch_loss, seen);
+            if options
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+            {
+                log.flush()?;
+                return Err(Error::Interrupted {
+                    epoch,
+                    step: step + 1,
+                    run_dir: dir,
+                });
+            }
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        let train_correct = correct.map_or(0, |c| c.into_scalar::<i64>()) as f64;
+        let (test_loss, test_accuracy) = evaluate(
+            &network.valid(),
+            &test_set,
+            &loss_fn,
+            config.train.eval_batch_size,
+        );
+        let metrics = EpochMetrics {
+            epoch,
+            learning_rate: schedule.current(),
+            train_loss: loss_sum / seen as f64,
+            train_accuracy: train_correct / seen as f64,
+            test_loss,
+            test_accuracy,
+            train_seconds,
+        };
+        write_epoch(&mut log, &metrics)?;
+        console.end_epoch(&format!(
+            "epoch {epoch:>3}/{}  loss {:.4}  acc {:.4}  test_loss {:.4}  test_acc {:.4}  lr {:.3e}  {:.2}s ({:.0} samples/s)",
+            config.train.epochs,
+            metrics.train_loss,
+            metrics.train_accuracy,
+            metrics.test_loss,
+            metrics.test_accuracy,
+            metrics.learning_rate,
+            train_seconds,
+            seen as f64 / train_seconds.max(1e-9)
+        ));
+        history.push(metrics);
+    }
+    log.flush()?;
+    Ok(RunSummary {
+        run_dir: dir,
+        epochs: history,
+    })
+}
+
+/// Mean loss and accuracy of `network` on a whole split.
+pub fn evaluate(
+    network: &Network,
+    split: &DeviceSplit,
+    loss_fn: &CrossEntropyLoss,
+    batch: usize,
+) -> (f64, f64) {
+    let mut loss_sum = 0.0f64;
+    let mut correct = 0i64;
+    for start in (0..split.len).step_by(batch) {
+        let end = (start + batch).min(split.len);
+        let (x, y) = split.range(start, end);
+        let logits = network.forward(x);
+        let loss: f32 = loss_fn.forward(logits.clone(), y.clone()).into_scalar();
+        loss_sum += loss as f64 * (end - start) as f64;
+        correct += logits
+            .argmax(1)
+            .flatten::<1>(0, 1)
+            .equal(y)
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+    }
+    let n = split.len.max(1) as f64;
+    (loss_sum / n, correct as f64 / n)
+}
+
+fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {
+    let step = m.epoch;
+    log.train.scalar("epoch_loss", m.train_loss as f32, step)?;
+    log.train
+        .scalar("epoch_accuracy", m.train_accuracy as f32, step)?;
+    log.train
+        .scalar("learning_rate", m.learning_rate as f32, step)?;
+    log.test.scalar("epoch_loss", m.test_loss as f32, step)?;
+    log.test
+        .scalar("epoch_accuracy", m.test_accuracy as f32, step)?;
+    log.flush()
+}

@@ -58,7 +58,11 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
     let config = config::load(&cli.experiment, &cli.sets)?;
-    let prepared = train::prepare(&config, !cli.quiet)?;
+    let prepared = train::prepare(&config, !cli.quiet).map_err(|e| match e {
+        // Shape problems are about the experiment file: say which.
+        Error::Model(m) => Error::Model(format!("{}: {m}", cli.experiment.display())),
+        other => other,
+    })?;
     let options = RunOptions {
         log_root: cli.logdir.clone(),
         quiet: cli.quiet,

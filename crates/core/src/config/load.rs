@@ -36,7 +36,26 @@ pub fn load(path: &Path, sets: &[String]) -> Result<ExperimentConfig> {
     let config: ExperimentConfig = figment
         .extract()
         .map_err(|e| Error::Config(describe(&e, path)))?;
-    validate::validate(&config, path)?;
+    let problems = validate::problems(&config);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|(key, what)| {
+                let parts: Vec<String> = key
+                    .replace('[', ".")
+                    .replace(']', "")
+                    .split('.')
+                    .map(String::from)
+                    .collect();
+                // The innermost key with a known source (array items have none of their own).
+                let meta = (1..=parts.len())
+                    .rev()
+                    .find_map(|n| figment.find_metadata(&parts[..n].join(".")));
+                format!("{}: key `{key}`: {what}", source_of(meta, &parts, path))
+            })
+            .collect();
+        return Err(Error::Config(lines.join("; ")));
+    }
     Ok(resolve(config))
 }
 
@@ -121,22 +140,29 @@ impl Provider for SetFlag {
     }
 }
 
+/// Where a value came from, for messages: the file, `--set ...`, or `environment variable KILN_...`.
+fn source_of(meta: Option<&Metadata>, path: &[String], file: &Path) -> String {
+    match meta {
+        Some(meta) if meta.name.starts_with("--set") => meta.name.to_string(),
+        Some(meta) if meta.name.contains("environment") => {
+            format!(
+                "environment variable KILN_{}",
+                path.join("__").to_uppercase()
+            )
+        }
+        _ => file.display().to_string(),
+    }
+}
+
 /// One line per figment error: where the value came from, the dotted key, what is wrong.
-fn describe(error: &figment::Error, path: &Path) -> String {
+fn describe(error: &figment::Error, file: &Path) -> String {
     error
         .clone()
         .into_iter()
         .map(|e| {
+            let source = source_of(e.metadata.as_ref(), &e.path, file);
             let key = e.path.join(".");
-            let source = match &e.metadata {
-                Some(meta) if meta.name.starts_with("--set") => meta.name.to_string(),
-                Some(meta) if meta.name.contains("environment") => {
-                    let var = meta.interpolate(&Profile::Default, &e.path).to_uppercase();
-                    format!("environment variable {var}")
-                }
-                _ => path.display().to_string(),
-            };
-            let what = e.kind.to_string();
+            let what = explain(&e.kind);
             if key.is_empty() {
                 format!("{source}: {what}")
             } else {
@@ -145,4 +171,84 @@ fn describe(error: &figment::Error, path: &Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// figment's messages, reworded to say what to write instead.
+fn explain(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::UnknownField(found, valid) => format!(
+            "unknown key `{found}`{}; valid keys here: {}",
+            suggest(found, valid),
+            valid.join(", ")
+        ),
+        Kind::UnknownVariant(found, valid) => format!(
+            "unknown value \"{found}\"{}; valid: {}",
+            suggest(found, valid),
+            valid.join(", ")
+        ),
+        Kind::MissingField(name) => format!("missing key `{name}`"),
+        // toml's parse errors span several lines (a source excerpt with a caret); keep the
+        // position and the explanation on one line.
+        Kind::Message(text) if text.contains('\n') => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.contains('|') && !l.starts_with('^'))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// ` (did you mean `x`?)` when a valid name is a small edit away.
+fn suggest(found: &str, valid: &[&str]) -> String {
+    valid
+        .iter()
+        .map(|v| (edit_distance(found, v), v))
+        .filter(|(d, v)| *d <= 2.max(v.len() / 3))
+        .min()
+        .map(|(_, v)| format!(" (did you mean `{v}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_near_misses_only() {
+        assert_eq!(suggest("lrr", &["lr", "betas"]), " (did you mean `lr`?)");
+        assert_eq!(
+            suggest("adamm", &["sgd", "adam", "adamw"]),
+            " (did you mean `adam`?)"
+        );
+        assert_eq!(suggest("zzzzzz", &["lr", "betas"]), "");
+    }
+
+    #[test]
+    fn set_values_are_read_as_toml_or_text() {
+        assert_eq!(SetFlag::parse("a.b=0.5").unwrap().value, Value::from(0.5));
+        assert_eq!(
+            SetFlag::parse("a=run2").unwrap().value,
+            Value::from("run2".to_string())
+        );
+        assert_eq!(SetFlag::parse("a=true").unwrap().value, Value::from(true));
+        assert!(SetFlag::parse("novalue").is_err());
+        assert!(SetFlag::parse("a..b=1").is_err());
+    }
 }

@@ -6,4 +6,4 @@ mod validate;
 
 pub use load::{NON_CONFIG_ENV, load, resolve, to_toml};
 pub use schema::*;
-pub use validate::validate;
+pub use validate::{problems, validate};

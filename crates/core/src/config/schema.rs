@@ -106,6 +106,9 @@ pub enum DatasetKind {
     FashionMnist,
     /// A CSV file per split, the label in the first column, one pixel per further column.
     Csv,
+    /// Any dataset in MNIST's IDX layout (its four file names, `.gz` or not) in `[data] dir`,
+    /// e.g. EMNIST or KMNIST; not checksummed, classes counted from the labels.
+    Idx,
 }
 
 impl DatasetKind {
@@ -114,6 +117,7 @@ impl DatasetKind {
             DatasetKind::Mnist => "mnist",
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Csv => "csv",
+            DatasetKind::Idx => "idx",
         }
     }
 }

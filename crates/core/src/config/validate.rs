@@ -7,21 +7,17 @@ use std::path::Path;
 use super::schema::*;
 use crate::error::{Error, Result};
 
-/// Collects every problem, then reports them on one line naming file and key.
-struct Problems<'a> {
-    file: &'a Path,
-    found: Vec<String>,
+/// Every problem found, as (dotted key, what is wrong).
+#[derive(Default)]
+struct Problems {
+    found: Vec<(String, String)>,
 }
 
-impl Problems<'_> {
+impl Problems {
     fn check(&mut self, ok: bool, key: impl AsRef<str>, what: impl AsRef<str>) {
         if !ok {
-            self.found.push(format!(
-                "{}: key `{}`: {}",
-                self.file.display(),
-                key.as_ref(),
-                what.as_ref()
-            ));
+            self.found
+                .push((key.as_ref().to_string(), what.as_ref().to_string()));
         }
     }
 
@@ -50,12 +46,22 @@ impl Problems<'_> {
     }
 }
 
-/// Validates a deserialised config; `file` is only used to name the source in messages.
+/// Validates a deserialised config; `file` names the source in the error message.
 pub fn validate(config: &ExperimentConfig, file: &Path) -> Result<()> {
-    let mut p = Problems {
-        file,
-        found: Vec::new(),
-    };
+    let found = problems(config);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = found
+        .iter()
+        .map(|(key, what)| format!("{}: key `{key}`: {what}", file.display()))
+        .collect();
+    Err(Error::Config(lines.join("; ")))
+}
+
+/// Every value problem in `config`, as (dotted key, what is wrong).
+pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
+    let mut p = Problems::default();
     check_name(&mut p, &config.name);
     check_data(&mut p, &config.data);
     check_model(&mut p, config);
@@ -64,11 +70,7 @@ pub fn validate(config: &ExperimentConfig, file: &Path) -> Result<()> {
     check_optimizer(&mut p, &config.optimizer);
     check_schedule(&mut p, &config.schedule, config.optimizer.lr());
     check_train(&mut p, &config.train);
-    if p.found.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Config(p.found.join("; ")))
-    }
+    p.found
 }
 
 fn check_name(p: &mut Problems, name: &str) {
@@ -108,6 +110,13 @@ fn check_data(p: &mut Problems, data: &DataConfig) {
                 ),
             );
         }
+    }
+    if data.dataset == DatasetKind::Idx {
+        p.check(
+            data.dir.is_some(),
+            "data.dir",
+            "is required when dataset = \"idx\" (the folder holding the four IDX files)",
+        );
     }
     let n = &data.normalize;
     p.check(

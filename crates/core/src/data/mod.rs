@@ -54,7 +54,7 @@ impl Dataset {
 /// Loads the dataset `[data]` describes. `progress` shows download bars.
 pub fn load(config: &DataConfig, progress: bool) -> Result<Dataset> {
     let mut dataset = match config.dataset {
-        DatasetKind::Mnist | DatasetKind::FashionMnist => {
+        DatasetKind::Mnist | DatasetKind::FashionMnist | DatasetKind::Idx => {
             let mut lookup =
                 named::Lookup::from_env(config.dataset, config.dir.clone(), config.download);
             lookup.progress = progress;
@@ -93,7 +93,8 @@ fn from_idx(kind: DatasetKind, files: named::RawFiles, norm: &Normalize) -> Resu
             )));
         }
         let labels: Vec<u32> = y.data.iter().map(|&l| l as u32).collect();
-        if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
+        let named = kind != DatasetKind::Idx;
+        if let Some(bad) = labels.iter().find(|&&l| l >= 10).filter(|_| named) {
             return Err(Error::Data(format!(
                 "the {which} labels of {} in {} contain {bad}; {} has 10 classes (0-9)",
                 kind.name(),
@@ -111,6 +112,10 @@ fn from_idx(kind: DatasetKind, files: named::RawFiles, norm: &Normalize) -> Resu
     };
     let (shape, train) = split(train_x, train_y, "training")?;
     let (test_shape, test) = split(test_x, test_y, "test")?;
+    let classes = match kind {
+        DatasetKind::Idx => count_classes(&train, &test, &files.dir)?,
+        _ => 10,
+    };
     if shape != test_shape {
         return Err(Error::Data(format!(
             "training images are {shape:?} but test images are {test_shape:?} in {}",
@@ -119,7 +124,7 @@ fn from_idx(kind: DatasetKind, files: named::RawFiles, norm: &Normalize) -> Resu
     }
     Ok(Dataset {
         shape,
-        classes: 10,
+        classes,
         train,
         test,
         source: files.dir,
@@ -149,6 +154,25 @@ fn from_csv(config: &DataConfig) -> Result<Dataset> {
             test.features
         )));
     }
+    let features = train.features;
+    let norm = &config.normalize;
+    let to_split = |s: csv::CsvSplit| Split {
+        inputs: s.values.iter().map(|&v| apply(v, norm)).collect(),
+        labels: s.labels,
+    };
+    let source = train_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let (train, test) = (to_split(train), to_split(test));
+    Ok(Dataset {
+        shape: vec![features],
+        classes: count_classes(&train, &test, &source)?,
+        source,
+        train,
+        test,
+    })
+}
+
+/// Classes of a dataset that does not declare them: the largest label plus one.
+fn count_classes(train: &Split, test: &Split, source: &Path) -> Result<usize> {
     let classes = train
         .labels
         .iter()
@@ -157,23 +181,11 @@ fn from_csv(config: &DataConfig) -> Result<Dataset> {
         .map_or(0, |&m| m as usize + 1);
     if classes < 2 {
         return Err(Error::Data(format!(
-            "{} and {} hold a single class; a classifier needs labels 0..N with N >= 2",
-            train_path.display(),
-            test_path.display()
+            "the data in {} holds a single class; a classifier needs labels 0..N with N >= 2",
+            source.display()
         )));
     }
-    let norm = &config.normalize;
-    let to_split = |s: csv::CsvSplit| Split {
-        inputs: s.values.iter().map(|&v| apply(v, norm)).collect(),
-        labels: s.labels,
-    };
-    Ok(Dataset {
-        shape: vec![train.features],
-        classes,
-        source: train_path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-        train: to_split(train),
-        test: to_split(test),
-    })
+    Ok(classes)
 }
 
 fn normalize(pixels: &[u8], norm: &Normalize) -> Vec<f32> {

@@ -84,7 +84,7 @@ pub fn resolve(mut config: ExperimentConfig) -> ExperimentConfig {
 pub fn to_toml(config: &ExperimentConfig) -> String {
     // Every type in the schema serialises to TOML (no maps with non-string keys, Options
     // skipped when empty), so this cannot fail on a config that deserialised.
-    toml::to_string_pretty(config).unwrap_or_else(|e| format!("# could not render config: {e}\n"))
+    toml::to_string(config).unwrap_or_else(|e| format!("# could not render config: {e}\n"))
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod download;
 pub mod idx;
 pub mod named;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 

@@ -37,6 +37,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EpochMetrics {
     pub epoch: usize,
+    /// Optimizer steps taken in this epoch.
+    pub steps: usize,
     pub learning_rate: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
@@ -200,6 +202,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         );
         let metrics = EpochMetrics {
             epoch,
+            steps,
             learning_rate: schedule.current(),
             train_loss: loss_sum / seen as f64,
             train_accuracy: train_correct / seen as f64,

@@ -1,0 +1,194 @@
+//! The download path against an HTTP server on 127.0.0.1 serving the real MNIST files, a
+//! corrupted one and a truncated one. Skips (with a printed reason) without the real MNIST.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_core::config::DatasetKind;
+use kiln_core::data::named::{FILES, Lookup, load_files};
+
+/// Serves `routes` (path -> body) over HTTP/1.0 until the test process ends; returns the base URL.
+fn serve(routes: HashMap<String, Vec<u8>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let routes = Arc::new(routes);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let routes = routes.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                // Drain the headers.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut out = &stream;
+                match routes.get(&path) {
+                    Some(body) => {
+                        let _ = write!(
+                            out,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = out.write_all(body);
+                    }
+                    None => {
+                        let _ = write!(
+                            out,
+                            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    base
+}
+
+fn real_gz_files() -> Option<Vec<(String, Vec<u8>)>> {
+    let Some(dir) = common::real_mnist() else {
+        eprintln!(
+            "skipped: set KILN_DATA_DIR to the real MNIST (.gz files) to run the download tests"
+        );
+        return None;
+    };
+    FILES
+        .iter()
+        .map(|f| {
+            Some((
+                format!("{f}.gz"),
+                std::fs::read(dir.join(format!("{f}.gz"))).ok()?,
+            ))
+        })
+        .collect()
+}
+
+fn lookup(cache: PathBuf, mirrors: Vec<String>) -> Lookup {
+    Lookup {
+        config_dir: None,
+        env_dir: None,
+        cache_dir: cache,
+        download: true,
+        mirrors,
+        progress: false,
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn downloads_verifies_and_caches_skipping_bad_mirrors() {
+    let Some(files) = real_gz_files() else { return };
+    // Mirror 1 lacks everything, mirror 2 serves a corrupted label file, mirror 3 is good.
+    let empty = serve(HashMap::new());
+    let mut corrupt_routes = HashMap::new();
+    let (labels_name, labels_gz) = &files[1];
+    let mut labels = kiln_core::data::idx::gunzip(labels_gz).unwrap();
+    labels[100] ^= 1;
+    corrupt_routes.insert(format!("/mnist/{labels_name}"), gzip(&labels));
+    let corrupt = serve(corrupt_routes);
+    let good = serve(
+        files
+            .iter()
+            .map(|(n, b)| (format!("/mnist/{n}"), b.clone()))
+            .collect(),
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("mnist");
+    let mirrors = vec![
+        format!("{empty}/mnist/"),
+        format!("{corrupt}/mnist"),
+        format!("{good}/mnist/"),
+    ];
+    let raw = load_files(DatasetKind::Mnist, &lookup(cache_dir.clone(), mirrors)).unwrap();
+    assert_eq!(raw.idx[0].dims, vec![60_000, 28, 28]);
+    assert_eq!(raw.idx[3].dims, vec![10_000]);
+    for f in FILES {
+        assert!(cache_dir.join(format!("{f}.gz")).is_file(), "{f} cached");
+    }
+    // A second load reads the cache: no mirror is needed.
+    let raw = load_files(DatasetKind::Mnist, &lookup(cache_dir, vec![])).unwrap();
+    assert_eq!(raw.idx[1].data.len(), 60_000);
+}
+
+#[test]
+fn a_corrupted_or_truncated_download_is_refused_with_a_clear_message() {
+    let Some(files) = real_gz_files() else { return };
+    let (images_name, images_gz) = &files[2];
+    let mut routes: HashMap<String, Vec<u8>> = files
+        .iter()
+        .map(|(n, b)| (format!("/{n}"), b.clone()))
+        .collect();
+    // Truncated: half of the gzip stream of the test images.
+    routes.insert(
+        format!("/{images_name}"),
+        images_gz[..images_gz.len() / 2].to_vec(),
+    );
+    let truncating = serve(routes);
+    let cache = tempfile::tempdir().unwrap();
+    let err = load_files(
+        DatasetKind::Mnist,
+        &lookup(cache.path().join("m"), vec![truncating]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains(images_name) && err.contains("gzip"), "{err}");
+    assert!(err.contains("KILN_DATA_DIR"), "says what to do: {err}");
+    // Nothing half-written is left under the final name.
+    assert!(!cache.path().join("m").join(images_name).exists());
+
+    let mut routes: HashMap<String, Vec<u8>> = files
+        .iter()
+        .map(|(n, b)| (format!("/{n}"), b.clone()))
+        .collect();
+    let mut images = kiln_core::data::idx::gunzip(images_gz).unwrap();
+    images[5000] ^= 0xff;
+    routes.insert(format!("/{images_name}"), gzip(&images));
+    let corrupting = serve(routes);
+    let err = load_files(
+        DatasetKind::Mnist,
+        &lookup(cache.path().join("c"), vec![corrupting]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("checksum"), "{err}");
+}
+
+#[test]
+fn a_damaged_file_in_the_cache_is_named_with_the_fix() {
+    let Some(files) = real_gz_files() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    for (name, bytes) in &files {
+        std::fs::write(cache.path().join(name), bytes).unwrap();
+    }
+    let (name, bytes) = &files[0];
+    std::fs::write(cache.path().join(name), &bytes[..bytes.len() - 1000]).unwrap();
+    let err = load_files(
+        DatasetKind::Mnist,
+        &lookup(cache.path().to_path_buf(), vec![]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains(name.as_str()) && err.contains("delete it"),
+        "{err}"
+    );
+}

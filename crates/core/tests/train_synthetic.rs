@@ -1,0 +1,148 @@
+//! The whole engine on a small synthetic IDX dataset written by the test: config -> data ->
+//! network -> training -> run folder with config and event files.
+
+mod common;
+
+use std::path::Path;
+
+use kiln_core::config::{self, ExperimentConfig};
+use kiln_core::train::{self, RunOptions};
+
+fn experiment(dir: &Path, extra: &str) -> ExperimentConfig {
+    let text = format!(
+        r#"
+name = "synthetic"
+seed = 3
+[data]
+dataset = "idx"
+dir = "{}"
+[model]
+layers = [
+  {{ type = "flatten" }},
+  {{ type = "linear", units = 32, activation = "relu" }},
+  {{ type = "linear", units = 10 }},
+]
+[optimizer]
+kind = "adam"
+lr = 0.01
+[train]
+epochs = 3
+batch_size = 32
+{extra}
+"#,
+        dir.display()
+    );
+    let file = dir.join("exp.toml");
+    std::fs::write(&file, text).unwrap();
+    config::load(&file, &[]).unwrap()
+}
+
+fn run(config: &ExperimentConfig, logs: &Path) -> train::RunSummary {
+    let prepared = train::prepare(config, false).unwrap();
+    let options = RunOptions {
+        log_root: logs.to_path_buf(),
+        quiet: true,
+        interrupt: None,
+    };
+    train::train(prepared, &options).unwrap()
+}
+
+#[test]
+fn trains_to_high_accuracy_and_writes_the_run_folder() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 600, 200, true);
+    let logs = tempfile::tempdir().unwrap();
+    let config = experiment(data.path(), "");
+    let summary = run(&config, logs.path());
+
+    assert_eq!(summary.epochs.len(), 3);
+    let last = summary.epochs.last().unwrap();
+    assert!(last.test_accuracy > 0.9, "{last:?}");
+    assert!(summary.epochs[0].train_loss > last.train_loss);
+    let dir = &summary.run_dir;
+    assert!(dir.starts_with(logs.path().join("synthetic")));
+    assert!(dir.join("config.toml").is_file());
+    for split in ["train", "test"] {
+        let events: Vec<_> = std::fs::read_dir(dir.join(split)).unwrap().collect();
+        assert_eq!(events.len(), 1, "one event file in {split}/");
+    }
+}
+
+#[test]
+fn the_resolved_config_reproduces_the_run() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 300, 100, false);
+    let logs = tempfile::tempdir().unwrap();
+    let config = experiment(data.path(), "");
+    let first = run(&config, logs.path());
+
+    // Re-load the written config.toml exactly as a user would re-run it.
+    let written = first.run_dir.join("config.toml");
+    let again = config::load(&written, &[]).unwrap();
+    assert_eq!(again, config, "config.toml must hold every resolved value");
+    let second = run(&again, logs.path());
+    assert_ne!(first.run_dir, second.run_dir);
+    for (a, b) in first.epochs.iter().zip(&second.epochs) {
+        assert_eq!(a.train_loss, b.train_loss);
+        assert_eq!(a.test_accuracy, b.test_accuracy);
+    }
+}
+
+#[test]
+fn resolving_fills_pytorch_defaults_and_a_seed() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("min.toml");
+    std::fs::write(
+        &file,
+        "name = \"m\"\n[data]\ndataset = \"mnist\"\n[model]\nlayers = [{ type = \"flatten\" }, { type = \"linear\", units = 10 }]\n[optimizer]\nkind = \"adam\"\n",
+    )
+    .unwrap();
+    let config = config::load(&file, &[]).unwrap();
+    assert!(config.seed.is_some());
+    let written: toml::Table = toml::from_str(&config::to_toml(&config)).unwrap();
+    let optimizer = written["optimizer"].as_table().unwrap();
+    assert_eq!(optimizer["eps"].as_float(), Some(1e-8));
+    assert_eq!(optimizer["lr"].as_float(), Some(1e-3));
+    assert_eq!(written["train"]["batch_size"].as_integer(), Some(64));
+    assert_eq!(written["train"]["drop_last"].as_bool(), Some(false));
+    assert_eq!(written["init"]["weight"]["kind"].as_str(), Some("default"));
+}
+
+#[test]
+fn set_flags_override_the_file_and_the_last_one_wins() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 10, 10, false);
+    let base = experiment(data.path(), "");
+    let file = data.path().join("exp.toml");
+    let sets = vec![
+        "optimizer.lr=0.5".to_string(),
+        "train.batch_size=\"full\"".to_string(),
+        "optimizer.lr=0.25".to_string(),
+    ];
+    let config = config::load(&file, &sets).unwrap();
+    assert_eq!(config.optimizer.lr(), 0.25);
+    assert_eq!(config.train.batch_size, config::BatchSize::Full);
+    assert_eq!(config.train.epochs, base.train.epochs);
+}
+
+#[test]
+fn full_batch_with_a_step_schedule_takes_one_step_per_epoch_and_halves_the_rate() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 100, 20, false);
+    let logs = tempfile::tempdir().unwrap();
+    experiment(data.path(), "");
+    let sets: Vec<String> = [
+        "train.batch_size=\"full\"",
+        "schedule.kind=step",
+        "schedule.step_size=1",
+        "schedule.gamma=0.5",
+    ]
+    .map(String::from)
+    .to_vec();
+    let config = config::load(&data.path().join("exp.toml"), &sets).unwrap();
+    let summary = run(&config, logs.path());
+    let steps: Vec<usize> = summary.epochs.iter().map(|m| m.steps).collect();
+    assert_eq!(steps, vec![1, 1, 1]);
+    let rates: Vec<f64> = summary.epochs.iter().map(|m| m.learning_rate).collect();
+    assert_eq!(rates, vec![0.01, 0.005, 0.0025]);
+}

@@ -43,10 +43,8 @@ pub fn get(url: &str, progress: bool) -> std::result::Result<Vec<u8>, String> {
         bar.inc(n as u64);
     }
     bar.finish_and_clear();
-    if let Some(length) = length {
-        if out.len() as u64 != length {
-            return Err(format!("{url}: got {} of {length} bytes", out.len()));
-        }
+    if let Some(length) = length.filter(|&l| l != out.len() as u64) {
+        return Err(format!("{url}: got {} of {length} bytes", out.len()));
     }
     Ok(out)
 }

@@ -61,12 +61,10 @@ pub fn plan(model: &ModelConfig, input: &[usize], classes: usize) -> Result<Vec<
                         "{where_} needs a flat input [features], but it receives {shape:?}; add {{ type = \"flatten\" }} before it"
                     )));
                 };
-                if let Some(declared) = in_features {
-                    if declared != width {
-                        return Err(Error::Model(format!(
-                            "{where_} declares in_features = {declared}, but the layer before it outputs [{width}]; set in_features = {width} or remove it"
-                        )));
-                    }
+                if let Some(declared) = in_features.filter(|d| d != width) {
+                    return Err(Error::Model(format!(
+                        "{where_} declares in_features = {declared}, but the layer before it outputs [{width}]; set in_features = {width} or remove it"
+                    )));
                 }
                 let label = if activation.is_identity() {
                     "linear".to_string()

@@ -24,7 +24,7 @@ pub fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
             ..
         } => SgdConfig::new()
             .with_weight_decay(l2(weight_decay))
-            .with_momentum((momentum > 0.0).then(|| MomentumConfig {
+            .with_momentum((momentum > 0.0).then_some(MomentumConfig {
                 momentum,
                 // Burn's default dampening is 0.1; torch's is 0, and the config always says.
                 dampening,

@@ -67,7 +67,7 @@ impl Batches {
             order: (0..len as i64).collect(),
             shuffle,
             // Its own stream, so that adding a layer (more init draws) leaves the order unchanged.
-            rng: SmallRng::seed_from_u64(seed ^ 0x5eed_0f_0de5),
+            rng: SmallRng::seed_from_u64(seed ^ 0x5eed_f00d),
             batch,
             drop_last,
         }

@@ -175,7 +175,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             }
             loss_sum += batch_loss as f64 * indices.len() as f64;
             let every = config.log.batch_loss_every;
-            if every > 0 && global_step % every == 0 {
+            if every > 0 && global_step.is_multiple_of(every) {
                 log.train.scalar("batch_loss", batch_loss, global_step)?;
             }
             console.step(batch_loss, seen);

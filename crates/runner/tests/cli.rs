@@ -1,0 +1,403 @@
+//! `runner` as a user runs it: exit codes, one-line errors, layering of config sources, the
+//! end-to-end MNIST run read back by the real TensorBoard, Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const FC_ADAM_L2: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../experiments/fc_adam_l2.toml"
+);
+
+/// A `runner` command isolated from the user's environment: its own cache, no mirrors that
+/// could reach the internet, no `KILN_*` variables but those the test sets.
+fn runner(scratch: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runner"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KILN_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("KILN_CACHE_DIR", scratch.join("cache"))
+        .env("KILN_MIRRORS", "http://127.0.0.1:9/")
+        .current_dir(scratch);
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Exit code 2 and exactly one line on stderr, an `error:` without a panic.
+fn assert_user_error(out: &Output, expect: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    for e in expect {
+        assert!(err.contains(e), "expected {e:?} in: {err}");
+    }
+}
+
+/// A synthetic-data experiment in `dir` (see kiln_core::data::synthetic).
+fn synthetic_experiment(dir: &Path, epochs: usize, train: usize) -> PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    kiln_core::data::synthetic::write_idx(&data, train, 100, false).unwrap();
+    let file = dir.join("syn.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name = "syn"
+seed = 1
+[data]
+dataset = "idx"
+dir = "{}"
+[model]
+layers = [{{ type = "flatten" }}, {{ type = "linear", units = 16, activation = "relu" }}, {{ type = "linear", units = 10 }}]
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[train]
+epochs = {epochs}
+batch_size = 50
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = synthetic_experiment(dir.path(), 1, 100);
+    let base_text = std::fs::read_to_string(&base).unwrap();
+    // (what to do to the file, --set flags, words the message must contain)
+    let cases: Vec<(String, Vec<&str>, Vec<&str>)> = vec![
+        (
+            "name = \"x\"\n[data\n".into(),
+            vec![],
+            vec!["bad.toml", "line 2"],
+        ),
+        (
+            base_text.replace("lr = 0.1", "lr = 0.1\nlrr = 2"),
+            vec![],
+            vec!["lrr", "did you mean `lr`"],
+        ),
+        (
+            base_text.clone(),
+            vec!["train.epochs=-3"],
+            vec!["train.epochs"],
+        ),
+        (
+            base_text.clone(),
+            vec!["train.epochs=many"],
+            vec!["train.epochs"],
+        ),
+        (
+            base_text.clone(),
+            vec!["optimizer.lr=0"],
+            vec!["--set optimizer.lr=0", "optimizer.lr", "greater than 0"],
+        ),
+        (
+            base_text.clone(),
+            vec!["train.batch_size=0"],
+            vec!["train.batch_size"],
+        ),
+        (
+            base_text.replace("\"flatten\"", "\"conv9\""),
+            vec![],
+            vec!["conv9", "flatten, linear"],
+        ),
+        (
+            base_text.replace("\"relu\"", "\"swish\""),
+            vec![],
+            vec!["swish", "relu"],
+        ),
+        (
+            base_text.clone(),
+            vec!["optimizer.kind=adamm"],
+            vec!["adamm", "did you mean `adam`"],
+        ),
+        (
+            base_text.clone(),
+            vec!["schedule.kind=warm"],
+            vec!["warm", "cosine"],
+        ),
+        (
+            base_text.replace("\"idx\"", "\"cifar\""),
+            vec![],
+            vec!["cifar", "mnist"],
+        ),
+        (base_text.clone(), vec!["backend=gpu"], vec!["gpu", "flex"]),
+        (
+            base_text.clone(),
+            vec!["backend=cuda"],
+            vec!["cuda", "feature"],
+        ),
+        (
+            base_text.clone(),
+            vec!["name=../escape"],
+            vec!["name", "plain folder name"],
+        ),
+        (
+            base_text.replace("units = 16,", "units = 16, in_features = 700,"),
+            vec![],
+            vec!["model.layers[1]", "700", "784"],
+        ),
+        (
+            base_text.replace("units = 10 }", "units = 7 }"),
+            vec![],
+            vec!["[7]", "10 classes"],
+        ),
+        (
+            base_text.clone(),
+            vec!["novalue"],
+            vec!["--set", "dotted.key=value"],
+        ),
+        (
+            base_text.replace("dir = ", "dir = \"/nonexistent\"\n#"),
+            vec![],
+            vec!["/nonexistent", "train-images-idx3-ubyte"],
+        ),
+        (
+            base_text.replace("kind = \"sgd\"", "kind = \"sgd\"\nnesterov = true"),
+            vec![],
+            vec!["nesterov", "momentum"],
+        ),
+    ];
+    for (i, (text, sets, expect)) in cases.iter().enumerate() {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let mut cmd = runner(dir.path());
+        cmd.arg(&file)
+            .arg("--quiet")
+            .arg("--logdir")
+            .arg(dir.path().join("logs"));
+        for s in sets {
+            cmd.arg("--set").arg(s);
+        }
+        let out = cmd.output().unwrap();
+        eprintln!("case {i}: {}", stderr(&out).trim());
+        assert_user_error(&out, expect);
+    }
+    let out = runner(dir.path()).arg("missing.toml").output().unwrap();
+    assert_user_error(&out, &["missing.toml", "not found"]);
+    // A usage error from clap itself is also exit 2.
+    let out = runner(dir.path()).arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn env_overrides_the_file_and_set_overrides_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = synthetic_experiment(dir.path(), 1, 100);
+    let logs = dir.path().join("logs");
+    let out = runner(dir.path())
+        .arg(&file)
+        .args(["--quiet", "--set", "train.epochs=2", "--logdir"])
+        .arg(&logs)
+        .env("KILN_OPTIMIZER__LR", "0.05")
+        .env("KILN_TRAIN__EPOCHS", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).is_empty() && stderr(&out).is_empty(),
+        "--quiet prints nothing"
+    );
+    let run = single_run(&logs.join("syn"));
+    let written: toml::Table =
+        toml::from_str(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(
+        written["optimizer"]["lr"].as_float(),
+        Some(0.05),
+        "env beats the file"
+    );
+    assert_eq!(
+        written["train"]["epochs"].as_integer(),
+        Some(2),
+        "--set beats env"
+    );
+}
+
+#[test]
+fn an_unwritable_log_root_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = synthetic_experiment(dir.path(), 1, 100);
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap();
+    let out = runner(dir.path())
+        .arg(&file)
+        .arg("--logdir")
+        .arg(&blocker)
+        .output()
+        .unwrap();
+    assert_user_error(&out, &["not-a-folder", "--logdir"]);
+    assert!(
+        stdout(&out).is_empty(),
+        "no training happened: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn ctrl_c_flushes_the_logs_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = synthetic_experiment(dir.path(), 100_000, 5000);
+    let logs = dir.path().join("logs");
+    let child = runner(dir.path())
+        .arg(&file)
+        .arg("--logdir")
+        .arg(&logs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch to be logged, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !logs.join("syn").is_dir() || std::fs::read_dir(logs.join("syn")).unwrap().count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "runner never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted at epoch") && !err.contains("panicked"),
+        "{err}"
+    );
+    let run = single_run(&logs.join("syn"));
+    let events = std::fs::read_dir(run.join("train"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        std::fs::metadata(events).unwrap().len() > 100,
+        "events were flushed"
+    );
+}
+
+/// The one run folder under `experiment_dir`.
+fn single_run(experiment_dir: &Path) -> PathBuf {
+    let runs: Vec<PathBuf> = std::fs::read_dir(experiment_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+/// The values `runner` printed per epoch: (loss, acc, test_loss, test_acc, lr).
+fn printed_epochs(out: &str) -> Vec<[f64; 5]> {
+    out.lines()
+        .filter(|l| l.starts_with("epoch "))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let after = |key: &str| -> f64 {
+                let i = words.iter().position(|w| *w == key).unwrap();
+                words[i + 1].parse().unwrap()
+            };
+            [
+                after("loss"),
+                after("acc"),
+                after("test_loss"),
+                after("test_acc"),
+                after("lr"),
+            ]
+        })
+        .collect()
+}
+
+/// The README's first command, shortened to 2 epochs, on the real MNIST; then TensorBoard's
+/// own reader checks every file. Skips with a reason when MNIST or the reader is missing.
+#[test]
+fn fc_adam_l2_reaches_93_percent_in_2_epochs_and_tensorboard_reads_it() {
+    let Some(data) = std::env::var_os("KILN_DATA_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+    else {
+        eprintln!("skipped: set KILN_DATA_DIR to the real MNIST folder to run the end-to-end test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let out = runner(dir.path())
+        .arg(FC_ADAM_L2)
+        .args(["--set", "train.epochs=2", "--logdir"])
+        .arg(&logs)
+        .env("KILN_DATA_DIR", std::path::absolute(&data).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "nothing but errors on stderr: {}",
+        stderr(&out)
+    );
+    let epochs = printed_epochs(&stdout(&out));
+    assert_eq!(epochs.len(), 2, "{}", stdout(&out));
+    let final_accuracy = epochs[1][3];
+    assert!(
+        final_accuracy > 0.93,
+        "test accuracy {final_accuracy} after 2 epochs"
+    );
+
+    let run = single_run(&logs.join("fc_adam_l2"));
+    let Some(python) = std::env::var_os("KILN_TB_PYTHON") else {
+        eprintln!(
+            "skipped the TensorBoard reader check: set KILN_TB_PYTHON to a python with the tensorboard package (.ci/run does)"
+        );
+        return;
+    };
+    let column = |i: usize| {
+        epochs
+            .iter()
+            .map(|e| e[i].to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let expected = format!(
+        r#"{{"epochs": 2, "steps_per_epoch": 937,
+            "train": {{"epoch_loss": [{}], "epoch_accuracy": [{}], "learning_rate": [{}]}},
+            "test": {{"epoch_loss": [{}], "epoch_accuracy": [{}]}}}}"#,
+        column(0),
+        column(1),
+        column(4),
+        column(2),
+        column(3)
+    );
+    let expected_path = dir.path().join("expected.json");
+    std::fs::write(&expected_path, expected).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check_events.py");
+    let check = Command::new(python)
+        .arg(script)
+        .arg(&run)
+        .arg(&expected_path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "TensorBoard reader: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

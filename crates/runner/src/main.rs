@@ -69,16 +69,14 @@ fn run(cli: &Cli, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         interrupt: Some(interrupt),
     };
     let summary = train::train(prepared, &options)?;
-    if !cli.quiet {
-        if let Some(last) = summary.epochs.last() {
-            println!(
-                "done: test accuracy {:.4}, test loss {:.4} after {} epochs; see the curves with: tensorboard --logdir {}",
-                last.test_accuracy,
-                last.test_loss,
-                last.epoch,
-                cli.logdir.join(&config.name).display()
-            );
-        }
+    if let Some(last) = summary.epochs.last().filter(|_| !cli.quiet) {
+        println!(
+            "done: test accuracy {:.4}, test loss {:.4} after {} epochs; see the curves with: tensorboard --logdir {}",
+            last.test_accuracy,
+            last.test_loss,
+            last.epoch,
+            cli.logdir.join(&config.name).display()
+        );
     }
     Ok(())
 }

@@ -209,6 +209,8 @@ fn env_overrides_the_file_and_set_overrides_env() {
         .arg(&logs)
         .env("KILN_OPTIMIZER__LR", "0.05")
         .env("KILN_TRAIN__EPOCHS", "3")
+        // Variables that name no config section (KILN_DATA_DIR and friends) are not config.
+        .env("KILN_SOMETHING_ELSE", "1")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

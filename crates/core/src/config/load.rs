@@ -13,8 +13,21 @@ use super::schema::ExperimentConfig;
 use super::validate;
 use crate::error::{Error, Result};
 
-/// Environment variables with the `KILN_` prefix that are not config keys.
-pub const NON_CONFIG_ENV: &[&str] = &["DATA_DIR", "CACHE_DIR", "MIRRORS"];
+/// The top-level keys of an experiment. Only `KILN_<KEY>` and `KILN_<KEY>__...` variables for
+/// these are config; other `KILN_*` variables (`KILN_DATA_DIR`, `KILN_CACHE_DIR`, ...) are not.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "seed",
+    "backend",
+    "data",
+    "model",
+    "init",
+    "optimizer",
+    "schedule",
+    "train",
+    "log",
+];
 
 /// Loads, merges, validates and resolves an experiment.
 ///
@@ -27,9 +40,16 @@ pub fn load(path: &Path, sets: &[String]) -> Result<ExperimentConfig> {
             path.display()
         )));
     }
-    let mut figment = Figment::new()
-        .merge(Toml::file_exact(path))
-        .merge(Env::prefixed("KILN_").ignore(NON_CONFIG_ENV).split("__"));
+    let mut figment = Figment::new().merge(Toml::file_exact(path)).merge(
+        Env::prefixed("KILN_")
+            .filter(|key| {
+                let section = key.as_str().split("__").next().unwrap_or("");
+                TOP_LEVEL_KEYS
+                    .iter()
+                    .any(|k| k.eq_ignore_ascii_case(section))
+            })
+            .split("__"),
+    );
     for set in sets {
         figment = figment.merge(SetFlag::parse(set)?);
     }

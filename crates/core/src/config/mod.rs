@@ -4,6 +4,6 @@ mod load;
 mod schema;
 mod validate;
 
-pub use load::{NON_CONFIG_ENV, load, resolve, to_toml};
+pub use load::{TOP_LEVEL_KEYS, load, resolve, to_toml};
 pub use schema::*;
 pub use validate::{problems, validate};

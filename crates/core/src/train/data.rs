@@ -15,13 +15,11 @@ pub struct DeviceSplit {
 }
 
 impl DeviceSplit {
-    pub fn upload(split: &Split, features: usize, device: &Device) -> Self {
+    /// Moves a split to the device; takes it by value so the host copy is freed, not doubled.
+    pub fn upload(split: Split, features: usize, device: &Device) -> Self {
         let len = split.len();
-        let inputs = Tensor::from_data(
-            TensorData::new(split.inputs.clone(), [len, features]),
-            device,
-        );
         let labels: Vec<i64> = split.labels.iter().map(|&l| l as i64).collect();
+        let inputs = Tensor::from_data(TensorData::new(split.inputs, [len, features]), device);
         let labels = Tensor::from_data(TensorData::new(labels, [len]), device);
         DeviceSplit {
             inputs,

@@ -105,8 +105,9 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
     let mut schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
 
     let features = dataset.features();
-    let train_set = DeviceSplit::upload(&dataset.train, features, &device);
-    let test_set = DeviceSplit::upload(&dataset.test, features, &device);
+    let source = dataset.source.clone();
+    let train_set = DeviceSplit::upload(dataset.train, features, &device);
+    let test_set = DeviceSplit::upload(dataset.test, features, &device);
     let batch = config.train.batch_size.resolve(train_set.len);
     let mut batches = Batches::new(
         train_set.len,
@@ -128,7 +129,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         config.name,
         train_set.len,
         test_set.len,
-        dataset.source.display(),
+        source.display(),
         plans.iter().map(|p| p.params).sum::<usize>(),
         steps,
         dir.display()

@@ -6,4 +6,4 @@ mod validate;
 
 pub use load::{TOP_LEVEL_KEYS, load, resolve, to_toml};
 pub use schema::*;
-pub use validate::{problems, validate};
+pub use validate::problems;

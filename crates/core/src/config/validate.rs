@@ -2,10 +2,7 @@
 //!
 //! Shapes are checked later, by [`crate::model::shape`], once the dataset's input shape is known.
 
-use std::path::Path;
-
 use super::schema::*;
-use crate::error::{Error, Result};
 
 /// Every problem found, as (dotted key, what is wrong).
 #[derive(Default)]
@@ -44,19 +41,6 @@ impl Problems {
             format!("must be in [0, 1) (got {value})"),
         );
     }
-}
-
-/// Validates a deserialised config; `file` names the source in the error message.
-pub fn validate(config: &ExperimentConfig, file: &Path) -> Result<()> {
-    let found = problems(config);
-    if found.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<String> = found
-        .iter()
-        .map(|(key, what)| format!("{}: key `{key}`: {what}", file.display()))
-        .collect();
-    Err(Error::Config(lines.join("; ")))
 }
 
 /// Every value problem in `config`, as (dotted key, what is wrong).

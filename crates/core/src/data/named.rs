@@ -121,8 +121,13 @@ pub fn load_files(kind: DatasetKind, lookup: &Lookup) -> Result<RawFiles> {
     ];
     if let Some((dir, source)) = explicit.into_iter().find_map(|(d, s)| d.map(|d| (d, s))) {
         let files = find_all(dir).map_err(|missing| {
+            let or_cache = if kind == DatasetKind::Idx {
+                String::new()
+            } else {
+                format!(", or remove {source} to use the cache")
+            };
             Error::Data(format!(
-                "{source} names {}, which lacks {missing} (or {missing}.gz); put the four {} IDX files there ({}), or remove {source} to use the cache",
+                "{source} names {}, which lacks {missing} (or {missing}.gz); put the four {} IDX files there ({}){or_cache}",
                 dir.display(),
                 kind.name(),
                 FILES.join(", ")

@@ -403,3 +403,69 @@ fn fc_adam_l2_reaches_93_percent_in_2_epochs_and_tensorboard_reads_it() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn trains_from_csv_files_with_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three classes, each lighting its own column (plus a constant one), in the mnist_train.csv form.
+    let rows = |n: usize| {
+        let mut text = String::from("label,a,b,c,d\n");
+        for i in 0..n {
+            let class = i % 3;
+            let cells: Vec<String> = (0..3)
+                .map(|c| if c == class { "250" } else { "5" }.to_string())
+                .collect();
+            text.push_str(&format!("{class},{},128\n", cells.join(",")));
+        }
+        text
+    };
+    std::fs::write(dir.path().join("train.csv"), rows(300)).unwrap();
+    std::fs::write(dir.path().join("test.csv"), rows(60)).unwrap();
+    let file = dir.path().join("csv.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"csv\"\nseed = 5\n[data]\ndataset = \"csv\"\ndir = \"{}\"\ntrain_file = \"train.csv\"\ntest_file = \"test.csv\"\n[model]\nlayers = [{{ type = \"linear\", units = 3 }}]\n[optimizer]\nkind = \"sgd\"\nlr = 0.5\n[train]\nepochs = 5\nbatch_size = 10\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = runner(dir.path()).arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let epochs = printed_epochs(&stdout(&out));
+    assert_eq!(epochs.len(), 5);
+    assert_eq!(epochs[4][3], 1.0, "separable classes: {}", stdout(&out));
+
+    // A short row is a data error naming the file and line.
+    std::fs::write(
+        dir.path().join("test.csv"),
+        "label,a,b,c,d\n1,2,3,4,5\n2,3\n",
+    )
+    .unwrap();
+    let out = runner(dir.path()).arg(&file).output().unwrap();
+    assert_user_error(&out, &["test.csv line 3", "expected 5"]);
+}
+
+#[test]
+fn fashion_mnist_pointed_at_mnist_files_is_refused() {
+    let Some(data) = std::env::var_os("KILN_DATA_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+    else {
+        eprintln!("skipped: set KILN_DATA_DIR to the real MNIST folder to run this test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner(dir.path())
+        .arg(FC_ADAM_L2)
+        .args(["--set", "data.dataset=fashion-mnist", "--logdir"])
+        .arg(dir.path().join("logs"))
+        .env("KILN_DATA_DIR", std::path::absolute(&data).unwrap())
+        .output()
+        .unwrap();
+    assert_user_error(&out, &["MNIST's file, not Fashion-MNIST's"]);
+    assert!(
+        !dir.path().join("logs").exists(),
+        "nothing written before the data was checked"
+    );
+}

@@ -146,3 +146,47 @@ fn full_batch_with_a_step_schedule_takes_one_step_per_epoch_and_halves_the_rate(
     let rates: Vec<f64> = summary.epochs.iter().map(|m| m.learning_rate).collect();
     assert_eq!(rates, vec![0.01, 0.005, 0.0025]);
 }
+
+#[test]
+fn a_cnn_with_batchnorm_pooling_and_dropout_trains_and_keeps_running_statistics() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 400, 100, false);
+    let logs = tempfile::tempdir().unwrap();
+    experiment(data.path(), "");
+    let layers = r#"model.layers=[
+        { type = "conv2d", filters = 4, kernel = 5, padding = 2 },
+        { type = "batchnorm", activation = "relu" },
+        { type = "max_pool2d", kernel = 2 },
+        { type = "dropout", p = 0.2 },
+        { type = "flatten" },
+        { type = "linear", units = 16, activation = "tanh" },
+        { type = "linear", units = 10, activation = "log_softmax" },
+    ]"#;
+    let sets = vec![layers.replace('\n', " "), "train.loss=nll".to_string()];
+    let config = config::load(&data.path().join("exp.toml"), &sets).unwrap();
+    let prepared = train::prepare(&config, false).unwrap();
+    assert!(prepared.warnings.is_empty(), "{:?}", prepared.warnings);
+    assert_eq!(prepared.plans[2].output, vec![4, 14, 14]);
+    let summary = run(&config, logs.path());
+    let last = summary.epochs.last().unwrap();
+    // Evaluation runs BatchNorm in inference mode, on its running statistics.
+    assert!(last.test_accuracy > 0.9, "{last:?}");
+}
+
+#[test]
+fn softmax_before_a_logits_loss_is_a_warning() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 10, 10, false);
+    experiment(data.path(), "");
+    let sets = vec![
+        r#"model.layers=[{ type = "flatten" }, { type = "linear", units = 10, activation = "softmax" }]"#.to_string(),
+    ];
+    let config = config::load(&data.path().join("exp.toml"), &sets).unwrap();
+    let prepared = train::prepare(&config, false).unwrap();
+    assert_eq!(prepared.warnings.len(), 1);
+    assert!(
+        prepared.warnings[0].contains("categorical_crossentropy"),
+        "{:?}",
+        prepared.warnings
+    );
+}

@@ -63,6 +63,9 @@ fn run(cli: &Cli, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         Error::Model(m) => Error::Model(format!("{}: {m}", cli.experiment.display())),
         other => other,
     })?;
+    for warning in &prepared.warnings {
+        eprintln!("warning: {}: {warning}", cli.experiment.display());
+    }
     let options = RunOptions {
         log_root: cli.logdir.clone(),
         quiet: cli.quiet,

@@ -117,7 +117,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         (
             base_text.replace("\"flatten\"", "\"conv9\""),
             vec![],
-            vec!["conv9", "flatten, linear"],
+            vec!["conv9", "did you mean `conv2d`", "flatten"],
         ),
         (
             base_text.replace("\"relu\"", "\"swish\""),

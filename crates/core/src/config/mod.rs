@@ -1,9 +1,11 @@
 //! The experiment schema ([`schema`]), its layered loading ([`load()`]) and value checks.
 
+mod layers;
 mod load;
 mod schema;
 mod validate;
 
+pub use layers::ActivationFn;
 pub use load::{TOP_LEVEL_KEYS, load, resolve, to_toml};
 pub use schema::*;
 pub use validate::problems;

@@ -6,6 +6,8 @@
 //! config written beside a run (`config.toml`) states everything the run used.
 
 use std::fmt;
+
+pub use super::layers::{Activation, LayerSpec, Size2};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -159,88 +161,6 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Vec<usize>>,
     pub layers: Vec<LayerSpec>,
-}
-
-/// One entry of `layers = [...]`, chosen by its `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum LayerSpec {
-    /// Collapses every dimension but the batch into one.
-    Flatten {},
-    /// A fully connected layer, `y = x W + b`, optionally followed by an activation.
-    Linear {
-        units: usize,
-        /// Input width, as `torch.nn.Linear(in_features, ...)` states it. Optional: kiln infers
-        /// it, and checks it against the previous layer when given.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        in_features: Option<usize>,
-        #[serde(default, skip_serializing_if = "Activation::is_identity")]
-        activation: Activation,
-        #[serde(default = "yes")]
-        bias: bool,
-        /// Overrides `[init]` for this layer.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        init: Option<LayerInit>,
-    },
-    /// Activations as layers of their own: `{ type = "relu" }`.
-    Relu {},
-    Sigmoid {},
-    Tanh {},
-    Identity {},
-}
-
-impl LayerSpec {
-    /// The `type` name as written in TOML.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            LayerSpec::Flatten {} => "flatten",
-            LayerSpec::Linear { .. } => "linear",
-            LayerSpec::Relu {} => "relu",
-            LayerSpec::Sigmoid {} => "sigmoid",
-            LayerSpec::Tanh {} => "tanh",
-            LayerSpec::Identity {} => "identity",
-        }
-    }
-
-    /// The activation a stand-alone activation layer applies.
-    pub fn as_activation(&self) -> Option<Activation> {
-        match self {
-            LayerSpec::Relu {} => Some(Activation::Relu),
-            LayerSpec::Sigmoid {} => Some(Activation::Sigmoid),
-            LayerSpec::Tanh {} => Some(Activation::Tanh),
-            LayerSpec::Identity {} => Some(Activation::Identity),
-            _ => None,
-        }
-    }
-}
-
-/// Element-wise nonlinearities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    #[default]
-    Identity,
-    Relu,
-    Sigmoid,
-    Tanh,
-}
-
-impl Activation {
-    pub fn is_identity(&self) -> bool {
-        *self == Activation::Identity
-    }
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Activation::Identity => "identity",
-            Activation::Relu => "relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-        };
-        f.write_str(name)
-    }
 }
 
 /// `[init]`, or a layer's `init = { ... }`: how weights and biases start.
@@ -446,6 +366,29 @@ pub struct TrainConfig {
     /// Batch size of evaluation on the test set (no effect on results, only on speed and memory).
     #[serde(default = "eval_batch")]
     pub eval_batch_size: usize,
+    /// What is minimised; see [`Loss`].
+    #[serde(default)]
+    pub loss: Loss,
+    /// Spreads this much of each target's probability evenly over all classes (torch's
+    /// `label_smoothing`).
+    #[serde(default)]
+    pub label_smoothing: f64,
+}
+
+/// The training objective; every form compares the network's output with the labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// `torch.nn.CrossEntropyLoss`: the output is logits.
+    #[default]
+    CrossEntropy,
+    /// `torch.nn.NLLLoss`: the output is log-probabilities (end with `log_softmax`).
+    Nll,
+    /// Keras' `categorical_crossentropy`: the output is probabilities (end with `softmax`),
+    /// clipped to [1e-7, 1 - 1e-7] as Keras does.
+    CategoricalCrossentropy,
+    /// Mean squared error against one-hot targets.
+    Mse,
 }
 
 impl Default for TrainConfig {
@@ -456,6 +399,8 @@ impl Default for TrainConfig {
             shuffle: true,
             drop_last: false,
             eval_batch_size: eval_batch(),
+            loss: Loss::default(),
+            label_smoothing: 0.0,
         }
     }
 }

@@ -142,20 +142,83 @@ fn check_model(p: &mut Problems, config: &ExperimentConfig) {
         );
     }
     for (i, layer) in model.layers.iter().enumerate() {
-        if let LayerSpec::Linear { units, init, .. } = layer {
+        check_layer(p, layer, &format!("model.layers[{i}]"));
+    }
+}
+
+fn check_layer(p: &mut Problems, layer: &LayerSpec, key: &str) {
+    let at_least_one = |p: &mut Problems, v: usize, name: &str| {
+        p.check(v > 0, format!("{key}.{name}"), "must be at least 1")
+    };
+    let size = |p: &mut Problems, s: &Size2, name: &str| {
+        p.check(
+            s.0.iter().all(|&v| v > 0),
+            format!("{key}.{name}"),
+            format!("must be at least 1 (got {:?})", s.0),
+        )
+    };
+    let mut init = None;
+    match layer {
+        LayerSpec::Linear { units, init: i, .. } => {
+            at_least_one(p, *units, "units");
+            init = i.as_ref();
+        }
+        LayerSpec::Conv2d {
+            filters,
+            kernel,
+            stride,
+            dilation,
+            groups,
+            init: i,
+            ..
+        } => {
+            at_least_one(p, *filters, "filters");
+            at_least_one(p, *groups, "groups");
+            size(p, kernel, "kernel");
+            size(p, stride, "stride");
+            size(p, dilation, "dilation");
+            init = i.as_ref();
+        }
+        LayerSpec::Batchnorm { eps, momentum, .. } => {
+            p.positive(*eps, &format!("{key}.eps"));
             p.check(
-                *units > 0,
-                format!("model.layers[{i}].units"),
-                "must be at least 1",
+                (0.0..=1.0).contains(momentum),
+                format!("{key}.momentum"),
+                format!("must be in [0, 1] (got {momentum})"),
             );
-            if let Some(init) = init {
-                if let Some(w) = &init.weight {
-                    check_init(p, w, &format!("model.layers[{i}].init.weight"));
-                }
-                if let Some(b) = &init.bias {
-                    check_init(p, b, &format!("model.layers[{i}].init.bias"));
-                }
+        }
+        LayerSpec::MaxPool2d { kernel, stride, .. }
+        | LayerSpec::AvgPool2d { kernel, stride, .. } => {
+            size(p, kernel, "kernel");
+            if let Some(stride) = stride {
+                size(p, stride, "stride");
             }
+        }
+        LayerSpec::AdaptiveAvgPool2d { output } => size(p, output, "output"),
+        LayerSpec::Dropout { p: rate } => p.fraction(*rate, &format!("{key}.p")),
+        LayerSpec::Reshape { shape } => p.check(
+            !shape.is_empty() && shape.len() <= 3 && shape.iter().all(|&d| d > 0),
+            format!("{key}.shape"),
+            format!("{shape:?} must list 1 to 3 positive sizes"),
+        ),
+        LayerSpec::LeakyRelu { slope } => p.check(
+            slope.is_finite(),
+            format!("{key}.slope"),
+            "must be a finite number",
+        ),
+        LayerSpec::Elu { alpha } => p.check(
+            alpha.is_finite(),
+            format!("{key}.alpha"),
+            "must be a finite number",
+        ),
+        _ => {}
+    }
+    if let Some(init) = init {
+        if let Some(w) = &init.weight {
+            check_init(p, w, &format!("{key}.init.weight"));
+        }
+        if let Some(b) = &init.bias {
+            check_init(p, b, &format!("{key}.init.bias"));
         }
     }
 }
@@ -277,6 +340,7 @@ fn check_train(p: &mut Problems, train: &TrainConfig) {
         "train.batch_size",
         "must be at least 1, or \"full\"",
     );
+    p.fraction(train.label_smoothing, "train.label_smoothing");
     p.check(
         train.eval_batch_size > 0,
         "train.eval_batch_size",

@@ -2,13 +2,18 @@
 //! optimizers and records work on it as on any hand-written model.
 
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{
+    AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,
+    MaxPool2dConfig,
+};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, PaddingConfig2d};
 use burn::tensor::activation;
 use burn::tensor::{Device, Tensor};
 
 use super::init::initializer;
 use super::shape::LayerPlan;
-use crate::config::{Activation, InitConfig, LayerSpec, ModelConfig};
+use crate::config::{ActivationFn, InitConfig, InitSpec, LayerInit, LayerSpec, ModelConfig};
 
 /// A sequential network.
 #[derive(Module, Debug)]
@@ -19,10 +24,16 @@ pub struct Network {
     input: Vec<usize>,
 }
 
-/// One layer: parameters where it has them, an operation where it has none.
+/// One layer: Burn's module where it has one, followed by its activation.
 #[derive(Module, Debug)]
 pub enum Layer {
     Dense(Dense),
+    Conv(Conv),
+    Norm(Norm),
+    MaxPool(MaxPool2d),
+    AvgPool(AvgPool2d),
+    AdaptiveAvgPool(AdaptiveAvgPool2d),
+    Dropout(Dropout),
     Op(Op),
 }
 
@@ -31,7 +42,23 @@ pub enum Layer {
 pub struct Dense {
     linear: Linear,
     #[module(skip)]
-    activation: Activation,
+    activation: ActivationFn,
+}
+
+/// A 2-D convolution and the activation that follows it.
+#[derive(Module, Debug)]
+pub struct Conv {
+    conv: Conv2d,
+    #[module(skip)]
+    activation: ActivationFn,
+}
+
+/// BatchNorm (1d on `[batch, f]`, 2d on `[batch, c, h, w]`) and the activation after it.
+#[derive(Module, Debug)]
+pub struct Norm {
+    norm: BatchNorm,
+    #[module(skip)]
+    activation: ActivationFn,
 }
 
 /// A layer without parameters.
@@ -41,10 +68,11 @@ pub struct Op {
     kind: OpKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum OpKind {
     Flatten,
-    Activation(Activation),
+    Reshape(Vec<usize>),
+    Activation(ActivationFn),
 }
 
 /// Activations between layers: flat `[batch, features]` or image `[batch, c, h, w]`.
@@ -56,7 +84,7 @@ pub enum Act {
 
 impl Network {
     /// Builds the network `model` describes; `plans` come from [`super::shape::plan`], which
-    /// has already checked that every layer fits.
+    /// has already checked that every layer fits its input.
     pub fn new(
         model: &ModelConfig,
         default_init: &InitConfig,
@@ -68,47 +96,7 @@ impl Network {
             .layers
             .iter()
             .zip(plans)
-            .map(|(spec, plan)| match (spec, plan.linear) {
-                (
-                    LayerSpec::Linear {
-                        activation,
-                        bias,
-                        init,
-                        ..
-                    },
-                    Some((fan_in, fan_out)),
-                ) => {
-                    let local = init.clone().unwrap_or_default();
-                    let weight = local.weight.as_ref().unwrap_or(&default_init.weight);
-                    let bias_init = local.bias.as_ref().unwrap_or(&default_init.bias);
-                    let linear = Linear {
-                        weight: initializer(weight).init_with(
-                            [fan_in, fan_out],
-                            Some(fan_in),
-                            Some(fan_out),
-                            device,
-                        ),
-                        bias: bias.then(|| {
-                            initializer(bias_init).init_with(
-                                [fan_out],
-                                Some(fan_in),
-                                Some(fan_out),
-                                device,
-                            )
-                        }),
-                    };
-                    Layer::Dense(Dense {
-                        linear,
-                        activation: *activation,
-                    })
-                }
-                (LayerSpec::Flatten {}, _) => Layer::Op(Op {
-                    kind: OpKind::Flatten,
-                }),
-                (other, _) => Layer::Op(Op {
-                    kind: OpKind::Activation(other.as_activation().unwrap_or_default()),
-                }),
-            })
+            .map(|(spec, plan)| build(spec, plan, default_init, device))
             .collect();
         Network {
             layers,
@@ -116,15 +104,10 @@ impl Network {
         }
     }
 
-    /// Runs a batch of flat inputs `[batch, features]` through the network; returns logits
-    /// (or whatever the last layer gives) as `[batch, outputs]`.
+    /// Runs a batch of flat inputs `[batch, features]` through the network; returns the last
+    /// layer's output as `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let [batch, _] = x.dims();
-        let mut act = match *self.input.as_slice() {
-            [c, h, w] => Act::Image(x.reshape([batch, c, h, w])),
-            [h, w] => Act::Image(x.reshape([batch, 1, h, w])),
-            _ => Act::Flat(x),
-        };
+        let mut act = Act::Flat(x).reshape(&self.input);
         for layer in &self.layers {
             act = layer.forward(act);
         }
@@ -132,15 +115,153 @@ impl Network {
     }
 }
 
+/// The weight and bias init of a layer: its own `init` over `[init]`.
+fn inits<'a>(
+    local: &'a Option<LayerInit>,
+    default: &'a InitConfig,
+) -> (&'a InitSpec, &'a InitSpec) {
+    let local = local.as_ref();
+    (
+        local
+            .and_then(|l| l.weight.as_ref())
+            .unwrap_or(&default.weight),
+        local.and_then(|l| l.bias.as_ref()).unwrap_or(&default.bias),
+    )
+}
+
+fn build(spec: &LayerSpec, plan: &LayerPlan, default_init: &InitConfig, device: &Device) -> Layer {
+    let op = |kind| Layer::Op(Op { kind });
+    match spec {
+        LayerSpec::Linear {
+            units,
+            activation,
+            bias,
+            init,
+            ..
+        } => {
+            let fan_in = plan.input.iter().product::<usize>();
+            let (w, b) = inits(init, default_init);
+            let linear = Linear {
+                weight: initializer(w).init_with(
+                    [fan_in, *units],
+                    Some(fan_in),
+                    Some(*units),
+                    device,
+                ),
+                bias: bias.then(|| {
+                    initializer(b).init_with([*units], Some(fan_in), Some(*units), device)
+                }),
+            };
+            Layer::Dense(Dense {
+                linear,
+                activation: (*activation).into(),
+            })
+        }
+        LayerSpec::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+            activation,
+            bias,
+            init,
+        } => {
+            let channels = plan.input[0];
+            let (w, b) = inits(init, default_init);
+            let [ph, pw] = padding.0;
+            let mut conv = Conv2dConfig::new([channels, *filters], kernel.0)
+                .with_stride(stride.0)
+                .with_dilation(dilation.0)
+                .with_groups(*groups)
+                .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                .with_bias(false)
+                .with_initializer(initializer(w))
+                .init(device);
+            let receptive = kernel.0[0] * kernel.0[1];
+            let (fan_in, fan_out) = (channels / groups * receptive, filters / groups * receptive);
+            conv.bias = bias
+                .then(|| initializer(b).init_with([*filters], Some(fan_in), Some(fan_out), device));
+            Layer::Conv(Conv {
+                conv,
+                activation: (*activation).into(),
+            })
+        }
+        LayerSpec::Batchnorm {
+            eps,
+            momentum,
+            activation,
+        } => {
+            let features = plan.input[0];
+            let norm = BatchNormConfig::new(features)
+                .with_epsilon(*eps)
+                .with_momentum(*momentum)
+                .init(device);
+            Layer::Norm(Norm {
+                norm,
+                activation: (*activation).into(),
+            })
+        }
+        LayerSpec::MaxPool2d {
+            kernel,
+            stride,
+            padding,
+        } => Layer::MaxPool(
+            MaxPool2dConfig::new(kernel.0)
+                .with_strides(stride.unwrap_or(*kernel).0)
+                .with_padding(pad(padding.0))
+                .init(),
+        ),
+        LayerSpec::AvgPool2d {
+            kernel,
+            stride,
+            padding,
+        } => Layer::AvgPool(
+            AvgPool2dConfig::new(kernel.0)
+                .with_strides(stride.unwrap_or(*kernel).0)
+                .with_padding(pad(padding.0))
+                .init(),
+        ),
+        LayerSpec::AdaptiveAvgPool2d { output } => {
+            Layer::AdaptiveAvgPool(AdaptiveAvgPool2dConfig::new(output.0).init())
+        }
+        LayerSpec::Dropout { p } => Layer::Dropout(DropoutConfig::new(*p).init()),
+        LayerSpec::Flatten {} => op(OpKind::Flatten),
+        LayerSpec::Reshape { shape } => op(OpKind::Reshape(shape.clone())),
+        other => op(OpKind::Activation(
+            other.as_activation().unwrap_or(ActivationFn::Identity),
+        )),
+    }
+}
+
+fn pad([h, w]: [usize; 2]) -> PaddingConfig2d {
+    PaddingConfig2d::Explicit(h, w, h, w)
+}
+
 impl Layer {
     fn forward(&self, act: Act) -> Act {
         match self {
             Layer::Dense(d) => Act::Flat(apply(d.activation, d.linear.forward(act.flat()))),
-            Layer::Op(op) => match op.kind {
+            Layer::Conv(c) => Act::Image(apply(c.activation, c.conv.forward(act.image()))),
+            Layer::Norm(n) => match act {
+                Act::Flat(t) => Act::Flat(apply(n.activation, n.norm.forward(t))),
+                Act::Image(t) => Act::Image(apply(n.activation, n.norm.forward(t))),
+            },
+            Layer::MaxPool(p) => Act::Image(p.forward(act.image())),
+            Layer::AvgPool(p) => Act::Image(p.forward(act.image())),
+            Layer::AdaptiveAvgPool(p) => Act::Image(p.forward(act.image())),
+            Layer::Dropout(d) => match act {
+                Act::Flat(t) => Act::Flat(d.forward(t)),
+                Act::Image(t) => Act::Image(d.forward(t)),
+            },
+            Layer::Op(op) => match &op.kind {
                 OpKind::Flatten => Act::Flat(act.flat()),
+                OpKind::Reshape(shape) => Act::Flat(act.flat()).reshape(shape),
                 OpKind::Activation(a) => match act {
-                    Act::Flat(t) => Act::Flat(apply(a, t)),
-                    Act::Image(t) => Act::Image(apply(a, t)),
+                    Act::Flat(t) => Act::Flat(apply(*a, t)),
+                    // Softmax over an image's features, as over a flat vector.
+                    Act::Image(t) => Act::Image(apply(*a, t)),
                 },
             },
         }
@@ -155,13 +276,52 @@ impl Act {
             Act::Image(t) => t.flatten(1, 3),
         }
     }
+
+    /// As `[batch, c, h, w]`; shape planning guarantees image layers receive images.
+    fn image(self) -> Tensor<4> {
+        match self {
+            Act::Image(t) => t,
+            Act::Flat(t) => {
+                let [batch, features] = t.dims();
+                t.reshape([batch, features, 1, 1])
+            }
+        }
+    }
+
+    /// Gives each example `shape` (1 to 3 sizes; `[h, w]` means one channel).
+    fn reshape(self, shape: &[usize]) -> Act {
+        let x = self.flat();
+        let [batch, _] = x.dims();
+        match *shape {
+            [c, h, w] => Act::Image(x.reshape([batch, c, h, w])),
+            [h, w] => Act::Image(x.reshape([batch, 1, h, w])),
+            _ => Act::Flat(x),
+        }
+    }
 }
 
-fn apply<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<D> {
-    match activation {
-        Activation::Identity => x,
-        Activation::Relu => activation::relu(x),
-        Activation::Sigmoid => activation::sigmoid(x),
-        Activation::Tanh => x.tanh(),
+fn apply<const D: usize>(f: ActivationFn, x: Tensor<D>) -> Tensor<D> {
+    match f {
+        ActivationFn::Identity => x,
+        ActivationFn::Relu => activation::relu(x),
+        ActivationFn::Sigmoid => activation::sigmoid(x),
+        ActivationFn::Tanh => x.tanh(),
+        ActivationFn::Gelu => activation::gelu(x),
+        ActivationFn::Softmax => softmax_features(x, false),
+        ActivationFn::LogSoftmax => softmax_features(x, true),
+        ActivationFn::LeakyRelu(slope) => activation::leaky_relu(x, slope),
+        ActivationFn::Elu(alpha) => activation::elu(x, alpha),
     }
+}
+
+/// (Log-)softmax over all features of each example (dim 1 of a flat batch).
+fn softmax_features<const D: usize>(x: Tensor<D>, log: bool) -> Tensor<D> {
+    let dims = x.dims();
+    let flat: Tensor<2> = x.flatten(1, D - 1);
+    let out = if log {
+        activation::log_softmax(flat, 1)
+    } else {
+        activation::softmax(flat, 1)
+    };
+    out.reshape(dims)
 }

@@ -2,6 +2,7 @@
 //! TensorBoard scalars and a console line per epoch.
 
 mod data;
+mod loss;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
 
 pub use data::{Batches, DeviceSplit};
+pub use loss::Objective;
 
 use crate::config::{self, ExperimentConfig};
 use crate::data::Dataset;
@@ -62,6 +63,8 @@ pub struct Prepared {
     pub input: Vec<usize>,
     pub plans: Vec<LayerPlan>,
     pub device: Device,
+    /// Things that will run but are probably not what the user meant.
+    pub warnings: Vec<String>,
 }
 
 /// Checks the config against the data and the backend, without creating any file.
@@ -70,13 +73,27 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     let dataset = crate::data::load(&config.data, progress)?;
     let input = model::input_shape(&config.model, &dataset.shape)?;
     let plans = model::plan(&config.model, &input, dataset.classes)?;
+    let last = config
+        .model
+        .layers
+        .last()
+        .and_then(|l| l.final_activation());
+    let warnings = objective(config).mismatch(last).into_iter().collect();
     Ok(Prepared {
         config: config.clone(),
         dataset,
         input,
         plans,
         device,
+        warnings,
     })
+}
+
+fn objective(config: &ExperimentConfig) -> Objective {
+    Objective {
+        loss: config.train.loss,
+        smoothing: config.train.label_smoothing,
+    }
 }
 
 /// Trains a prepared experiment, writing its run folder under `options.log_root`.
@@ -87,6 +104,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         input,
         plans,
         device,
+        ..
     } = prepared;
     let mut console = Console::new(options.quiet);
 
@@ -123,7 +141,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             train_set.len
         )));
     }
-    let loss_fn = CrossEntropyLoss::new(None, &device);
+    let loss_fn = objective(&config);
     console.line(&format!(
         "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}",
         config.name,
@@ -146,7 +164,9 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         let mut correct: Option<Tensor<1, Int>> = None;
         for (step, indices) in batches.epoch().enumerate() {
             let (x, y) = train_set.gather(indices);
-            let logits = network.forward(x);
+            // An autodiff input puts BatchNorm and Dropout in training mode even when they
+            // come first (Burn decides by the input's device).
+            let logits = network.forward(x.autodiff());
             let loss = loss_fn.forward(logits.clone(), y.clone());
             let batch_correct = logits
                 .inner()
@@ -236,7 +256,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
 pub fn evaluate(
     network: &Network,
     split: &DeviceSplit,
-    loss_fn: &CrossEntropyLoss,
+    loss_fn: &Objective,
     batch: usize,
 ) -> (f64, f64) {
     let mut loss_sum = 0.0f64;

@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 2 a problem with what the user gave (config, flags, data); 1 a failure
 //! during training; 130 interrupted (Ctrl-C or SIGTERM).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,10 +14,26 @@ use kiln_core::{Error, config};
 
 /// Train a network described in a TOML experiment file; curves go to TensorBoard.
 #[derive(Debug, Parser)]
-#[command(name = "runner", version, about, long_about = None)]
+#[command(
+    name = "runner",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
     /// The experiment file, e.g. experiments/fc_adam_l2.toml.
-    experiment: PathBuf,
+    #[arg(required = true)]
+    experiment: Option<PathBuf>,
 
     /// Override a config value: --set optimizer.lr=0.001 (repeatable; the last one wins).
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -30,6 +46,18 @@ struct Cli {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print the network's layers, output shapes, parameters and multiply-adds without training.
+    Inspect {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Override a config value, as for training.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,7 +75,11 @@ fn main() -> ExitCode {
             "warning: cannot catch Ctrl-C ({e}); an interrupted run may lose its last epoch's logs"
         );
     }
-    match run(&cli, interrupt) {
+    let result = match &cli.command {
+        Some(Command::Inspect { experiment, sets }) => inspect(experiment, sets),
+        None => run(&cli.train, interrupt),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -56,15 +88,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
-    let config = config::load(&cli.experiment, &cli.sets)?;
-    let prepared = train::prepare(&config, !cli.quiet).map_err(|e| match e {
-        // Shape problems are about the experiment file: say which.
-        Error::Model(m) => Error::Model(format!("{}: {m}", cli.experiment.display())),
+/// Shape problems are about the experiment file: say which.
+fn in_file(path: &Path) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
         other => other,
-    })?;
+    }
+}
+
+fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
+    let config = config::load(experiment, sets)?;
+    let (input, plans) = train::plan_only(&config).map_err(in_file(experiment))?;
+    print!(
+        "{}",
+        kiln_core::model::summary::render(&config.name, &input, &plans)
+    );
+    Ok(())
+}
+
+fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
+    // clap requires it when no subcommand is given.
+    let Some(experiment) = cli.experiment.as_deref() else {
+        return Err(Error::Config(
+            "give an experiment file: runner EXPERIMENT.toml".into(),
+        ));
+    };
+    let config = config::load(experiment, &cli.sets)?;
+    let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment))?;
     for warning in &prepared.warnings {
-        eprintln!("warning: {}: {warning}", cli.experiment.display());
+        eprintln!("warning: {}: {warning}", experiment.display());
     }
     let options = RunOptions {
         log_root: cli.logdir.clone(),

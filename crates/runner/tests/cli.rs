@@ -469,3 +469,43 @@ fn fashion_mnist_pointed_at_mnist_files_is_refused() {
         "nothing written before the data was checked"
     );
 }
+
+#[test]
+fn inspect_prints_the_summary_without_data_or_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner(dir.path())
+        .args(["inspect", FC_ADAM_L2])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("total params: 248,460 (trainable 248,460, non-trainable 0)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("linear + relu") && text.contains("[250]") && text.contains("196,250"),
+        "{text}"
+    );
+    assert!(!dir.path().join("logs").exists() && !dir.path().join("cache").exists());
+
+    let cnn = concat!(env!("CARGO_MANIFEST_DIR"), "/../../experiments/cnn_bn.toml");
+    let text = stdout(&runner(dir.path()).args(["inspect", cnn]).output().unwrap());
+    // conv 32*25+32, BN 2*32 (+2*32 running statistics), 6272*70+70, 70*30+30, 30*10+10
+    assert!(
+        text.contains("total params: 442,510 (trainable 442,446, non-trainable 64)"),
+        "{text}"
+    );
+    assert!(text.contains("[32, 14, 14]"), "{text}");
+
+    let out = runner(dir.path())
+        .args([
+            "inspect",
+            FC_ADAM_L2,
+            "--set",
+            "model.layers=[{type=\"linear\",units=10}]",
+        ])
+        .output()
+        .unwrap();
+    assert_user_error(&out, &["fc_adam_l2.toml", "model.layers[0]", "flatten"]);
+}

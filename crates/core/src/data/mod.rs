@@ -52,6 +52,15 @@ impl Dataset {
     }
 }
 
+/// The example shape and number of classes of a named dataset, known without reading it
+/// (`None` for CSV and IDX datasets, whose files say).
+pub fn known_shape(kind: DatasetKind) -> Option<(Vec<usize>, usize)> {
+    match kind {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => Some((vec![1, 28, 28], 10)),
+        DatasetKind::Csv | DatasetKind::Idx => None,
+    }
+}
+
 /// Loads the dataset `[data]` describes. `progress` shows download bars.
 pub fn load(config: &DataConfig, progress: bool) -> Result<Dataset> {
     let mut dataset = match config.dataset {

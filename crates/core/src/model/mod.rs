@@ -4,6 +4,7 @@
 pub mod init;
 pub mod network;
 pub mod shape;
+pub mod summary;
 
 pub use network::Network;
 pub use shape::{LayerPlan, input_shape, plan};

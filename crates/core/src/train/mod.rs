@@ -89,6 +89,21 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     })
 }
 
+/// The input shape and layer plans of an experiment, without training (and without reading
+/// named datasets, whose shape is known).
+pub fn plan_only(config: &ExperimentConfig) -> Result<(Vec<usize>, Vec<LayerPlan>)> {
+    let (shape, classes) = match crate::data::known_shape(config.data.dataset) {
+        Some(known) => known,
+        None => {
+            let dataset = crate::data::load(&config.data, false)?;
+            (dataset.shape, dataset.classes)
+        }
+    };
+    let input = model::input_shape(&config.model, &shape)?;
+    let plans = model::plan(&config.model, &input, classes)?;
+    Ok((input, plans))
+}
+
 fn objective(config: &ExperimentConfig) -> Objective {
     Objective {
         loss: config.train.loss,

@@ -97,7 +97,7 @@ fn in_file(path: &Path) -> impl Fn(Error) -> Error + '_ {
 }
 
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
-    let config = config::load(experiment, sets)?;
+    let config = config::load_with_zoo(experiment, sets, &kiln_model_zoo::expand)?;
     let (input, plans) = train::plan_only(&config).map_err(in_file(experiment))?;
     print!(
         "{}",
@@ -113,7 +113,7 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
             "give an experiment file: runner EXPERIMENT.toml".into(),
         ));
     };
-    let config = config::load(experiment, &cli.sets)?;
+    let config = config::load_with_zoo(experiment, &cli.sets, &kiln_model_zoo::expand)?;
     let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment))?;
     for warning in &prepared.warnings {
         eprintln!("warning: {}: {warning}", experiment.display());

@@ -509,3 +509,55 @@ fn inspect_prints_the_summary_without_data_or_training() {
         .unwrap();
     assert_user_error(&out, &["fc_adam_l2.toml", "model.layers[0]", "flatten"]);
 }
+
+#[test]
+fn a_zoo_model_builds_the_same_network_as_its_layer_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zoo.toml");
+    let text = std::fs::read_to_string(FC_ADAM_L2).unwrap();
+    let start = text.find("layers = [").unwrap();
+    let end = start + text[start..].find("]\n").unwrap() + 2;
+    let zoo = format!(
+        "{}zoo = \"mlp\"\nparams = {{ hidden = [250, 200], activation = \"relu\" }}\n{}",
+        &text[..start],
+        &text[end..]
+    );
+    std::fs::write(&file, zoo).unwrap();
+    let by_zoo = stdout(
+        &runner(dir.path())
+            .arg("inspect")
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    let by_hand = stdout(
+        &runner(dir.path())
+            .args(["inspect", FC_ADAM_L2])
+            .output()
+            .unwrap(),
+    );
+    assert!(by_zoo.contains("248,460"), "{by_zoo}");
+    assert_eq!(by_zoo, by_hand);
+
+    let out = runner(dir.path())
+        .arg("inspect")
+        .arg(&file)
+        .args(["--set", "model.zoo=resnet"])
+        .output()
+        .unwrap();
+    assert_user_error(
+        &out,
+        &[
+            "--set model.zoo=resnet",
+            "model.zoo",
+            "mlp, cnn_bn, lenet5, ann5",
+        ],
+    );
+    let out = runner(dir.path())
+        .arg("inspect")
+        .arg(&file)
+        .args(["--set", "model.params.hiden=[3]"])
+        .output()
+        .unwrap();
+    assert_user_error(&out, &["hiden", "model.params"]);
+}

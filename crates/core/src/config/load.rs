@@ -9,7 +9,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
-use super::schema::ExperimentConfig;
+use super::schema::{ExperimentConfig, LayerSpec};
 use super::validate;
 use crate::error::{Error, Result};
 
@@ -29,11 +29,25 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "log",
 ];
 
-/// Loads, merges, validates and resolves an experiment.
+/// Expands `[model] zoo = "name"` with its `params` into layers; `Err` says what is wrong with
+/// the name or the parameters (it is prefixed with the file and key).
+pub type ZooExpander<'a> =
+    &'a dyn Fn(&str, &toml::Table) -> std::result::Result<Vec<LayerSpec>, String>;
+
+/// Loads, merges, validates and resolves an experiment that does not use the model zoo.
 ///
 /// `sets` are `dotted.key=value` strings from `--set`; values are read as TOML (`0.1`, `true`,
 /// `[1, 2]`, `"text"`) and fall back to plain text, so `--set name=run2` works unquoted.
 pub fn load(path: &Path, sets: &[String]) -> Result<ExperimentConfig> {
+    load_with_zoo(path, sets, &|name, _| {
+        Err(format!(
+            "this program was built without the model zoo, so zoo = {name:?} is unknown; list the layers instead"
+        ))
+    })
+}
+
+/// [`load`], expanding a zoo architecture with `zoo` (the runner passes kiln-model-zoo's).
+pub fn load_with_zoo(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<ExperimentConfig> {
     if !path.is_file() {
         return Err(Error::Config(format!(
             "experiment file {} not found; give the path to a .toml file, e.g. experiments/fc_adam_l2.toml",
@@ -53,9 +67,31 @@ pub fn load(path: &Path, sets: &[String]) -> Result<ExperimentConfig> {
     for set in sets {
         figment = figment.merge(SetFlag::parse(set)?);
     }
-    let config: ExperimentConfig = figment
+    let mut config: ExperimentConfig = figment
         .extract()
         .map_err(|e| Error::Config(describe(&e, path)))?;
+    if let Some(name) = config.model.zoo.take() {
+        if !config.model.layers.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: [model] has both zoo = {name:?} and layers; keep one",
+                path.display()
+            )));
+        }
+        let params = config.model.params.take().unwrap_or_default();
+        config.model.layers = zoo(&name, &params).map_err(|why| {
+            let source = source_of(
+                figment.find_metadata("model.zoo"),
+                &["model".into(), "zoo".into()],
+                path,
+            );
+            Error::Config(format!("{source}: key `model.zoo`: {why}"))
+        })?;
+    } else if config.model.params.is_some() {
+        return Err(Error::Config(format!(
+            "{}: key `model.params` only applies with zoo = \"...\"",
+            path.display()
+        )));
+    }
     let problems = validate::problems(&config);
     if !problems.is_empty() {
         let lines: Vec<String> = problems

@@ -160,7 +160,16 @@ pub struct ModelConfig {
     /// dataset's own shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Vec<usize>>,
+    /// The layers, in order. Empty when `zoo` names the architecture instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<LayerSpec>,
+    /// A named architecture of kiln-model-zoo (`mlp`, `cnn_bn`, `lenet5`, `ann5`), expanded into
+    /// `layers` when the config is loaded; the resolved config lists the layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zoo: Option<String>,
+    /// The zoo architecture's parameters, e.g. `{ hidden = [250, 200], activation = "relu" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<toml::Table>,
 }
 
 /// `[init]`, or a layer's `init = { ... }`: how weights and biases start.

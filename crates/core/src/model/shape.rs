@@ -307,6 +307,8 @@ mod tests {
 
     fn model(layers: Vec<LayerSpec>) -> ModelConfig {
         ModelConfig {
+            zoo: None,
+            params: None,
             input: None,
             layers,
         }

@@ -31,6 +31,11 @@ REFERENCES = {
         "",
     ),
     "ann5_adam": ("Keras 5-layer MLP (tutorial 4)", [0.9542, 0.9654, 0.9702, 0.9690, 0.9676], ""),
+    "fc_best": (
+        "kiln's best fully connected network",
+        None,
+        "target: at least 0.985 in under 10 minutes, no convolutions",
+    ),
 }
 
 

@@ -561,3 +561,32 @@ fn a_zoo_model_builds_the_same_network_as_its_layer_list() {
         .unwrap();
     assert_user_error(&out, &["hiden", "model.params"]);
 }
+
+/// One epoch of a reference experiment on the real MNIST; its test accuracy.
+fn first_epoch_accuracy(experiment: &str) -> Option<f64> {
+    let data = std::env::var_os("KILN_DATA_DIR").map(PathBuf::from).filter(|d| d.is_dir())?;
+    let dir = tempfile::tempdir().unwrap();
+    let path = format!("{}/../../experiments/{experiment}.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = runner(dir.path())
+        .arg(path)
+        .args(["--set", "train.epochs=1", "--logdir"])
+        .arg(dir.path().join("logs"))
+        .env("KILN_DATA_DIR", std::path::absolute(&data).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "no warnings for a reference experiment: {}", stderr(&out));
+    Some(printed_epochs(&stdout(&out))[0][3])
+}
+
+#[test]
+fn reference_experiments_reach_their_first_epoch_accuracy_within_a_point() {
+    // (experiment, the reference's test accuracy after epoch 1)
+    for (experiment, reference) in [("ann5_adam", 0.9542), ("cnn_bn", 0.9729)] {
+        let Some(accuracy) = first_epoch_accuracy(experiment) else {
+            eprintln!("skipped: set KILN_DATA_DIR to the real MNIST folder to run the reference experiments");
+            return;
+        };
+        assert!(accuracy >= reference - 0.01, "{experiment}: {accuracy} after one epoch, reference {reference}");
+    }
+}

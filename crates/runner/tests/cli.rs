@@ -166,6 +166,11 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
             vec!["--set", "dotted.key=value"],
         ),
         (
+            base_text.clone(),
+            vec!["train.batch_size=500", "train.drop_last=true"],
+            vec!["drop_last", "no batch"],
+        ),
+        (
             base_text.replace("dir = ", "dir = \"/nonexistent\"\n#"),
             vec![],
             vec!["/nonexistent", "train-images-idx3-ubyte"],
@@ -191,6 +196,10 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         eprintln!("case {i}: {}", stderr(&out).trim());
         assert_user_error(&out, expect);
     }
+    assert!(
+        !dir.path().join("logs").exists(),
+        "no bad input may leave a run folder behind"
+    );
     let out = runner(dir.path()).arg("missing.toml").output().unwrap();
     assert_user_error(&out, &["missing.toml", "not found"]);
     // A usage error from clap itself is also exit 2.
@@ -564,9 +573,14 @@ fn a_zoo_model_builds_the_same_network_as_its_layer_list() {
 
 /// One epoch of a reference experiment on the real MNIST; its test accuracy.
 fn first_epoch_accuracy(experiment: &str) -> Option<f64> {
-    let data = std::env::var_os("KILN_DATA_DIR").map(PathBuf::from).filter(|d| d.is_dir())?;
+    let data = std::env::var_os("KILN_DATA_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())?;
     let dir = tempfile::tempdir().unwrap();
-    let path = format!("{}/../../experiments/{experiment}.toml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../experiments/{experiment}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let out = runner(dir.path())
         .arg(path)
         .args(["--set", "train.epochs=1", "--logdir"])
@@ -575,7 +589,11 @@ fn first_epoch_accuracy(experiment: &str) -> Option<f64> {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).is_empty(), "no warnings for a reference experiment: {}", stderr(&out));
+    assert!(
+        stderr(&out).is_empty(),
+        "no warnings for a reference experiment: {}",
+        stderr(&out)
+    );
     Some(printed_epochs(&stdout(&out))[0][3])
 }
 
@@ -584,9 +602,14 @@ fn reference_experiments_reach_their_first_epoch_accuracy_within_a_point() {
     // (experiment, the reference's test accuracy after epoch 1)
     for (experiment, reference) in [("ann5_adam", 0.9542), ("cnn_bn", 0.9729)] {
         let Some(accuracy) = first_epoch_accuracy(experiment) else {
-            eprintln!("skipped: set KILN_DATA_DIR to the real MNIST folder to run the reference experiments");
+            eprintln!(
+                "skipped: set KILN_DATA_DIR to the real MNIST folder to run the reference experiments"
+            );
             return;
         };
-        assert!(accuracy >= reference - 0.01, "{experiment}: {accuracy} after one epoch, reference {reference}");
+        assert!(
+            accuracy >= reference - 0.01,
+            "{experiment}: {accuracy} after one epoch, reference {reference}"
+        );
     }
 }

@@ -428,10 +428,11 @@ impl Default for BatchSize {
 }
 
 impl BatchSize {
-    /// The number of examples per step for a training set of `n` examples.
+    /// The number of examples per step for a training set of `n` examples (a size above `n`
+    /// stays: as in torch, the one batch is then partial, and dropped with `drop_last`).
     pub fn resolve(self, n: usize) -> usize {
         match self {
-            BatchSize::Size(size) => size.min(n),
+            BatchSize::Size(size) => size,
             BatchSize::Full => n,
         }
     }

@@ -73,6 +73,14 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     let dataset = crate::data::load(&config.data, progress)?;
     let input = model::input_shape(&config.model, &dataset.shape)?;
     let plans = model::plan(&config.model, &input, dataset.classes)?;
+    let n = dataset.train.len();
+    let batch = config.train.batch_size.resolve(n);
+    if n == 0 || (config.train.drop_last && n < batch) {
+        return Err(Error::Config(format!(
+            "train.batch_size = {batch} with drop_last = {} leaves no batch from {n} training examples; lower batch_size or set drop_last = false",
+            config.train.drop_last
+        )));
+    }
     let last = config
         .model
         .layers
@@ -150,12 +158,6 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         seed,
     );
     let steps = batches.steps();
-    if steps == 0 {
-        return Err(Error::Config(format!(
-            "train.batch_size = {batch} with drop_last = true leaves no batch from {} training examples; lower batch_size or set drop_last = false",
-            train_set.len
-        )));
-    }
     let loss_fn = objective(&config);
     console.line(&format!(
         "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}",
@@ -183,13 +185,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             // come first (Burn decides by the input's device).
             let logits = network.forward(x.autodiff());
             let loss = loss_fn.forward(logits.clone(), y.clone());
-            let batch_correct = logits
-                .inner()
-                .argmax(1)
-                .flatten::<1>(0, 1)
-                .equal(y)
-                .int()
-                .sum();
+            let batch_correct = count_correct(logits.clone().inner(), y);
             correct = Some(match correct {
                 Some(c) => c + batch_correct,
                 None => batch_correct,
@@ -282,16 +278,21 @@ pub fn evaluate(
         let logits = network.forward(x);
         let loss: f32 = loss_fn.forward(logits.clone(), y.clone()).into_scalar();
         loss_sum += loss as f64 * (end - start) as f64;
-        correct += logits
-            .argmax(1)
-            .flatten::<1>(0, 1)
-            .equal(y)
-            .int()
-            .sum()
-            .into_scalar::<i64>();
+        correct += count_correct(logits, y).into_scalar::<i64>();
     }
     let n = split.len.max(1) as f64;
     (loss_sum / n, correct as f64 / n)
+}
+
+/// How many rows of `output` have their largest value at the label, as a one-element tensor
+/// (left on the device so the training loop reads it once per epoch).
+fn count_correct(output: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
+    output
+        .argmax(1)
+        .flatten::<1>(0, 1)
+        .equal(labels)
+        .int()
+        .sum()
 }
 
 fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {

@@ -61,6 +61,35 @@ def machine():
     return f"{model}, {platform.system()} {platform.machine()}"
 
 
+def claims(logdir):
+    """What the runs say about tutorial 2's claims, in sentences built from the numbers."""
+    finals = {}
+    for name in ("sigmoid_fullbatch", "sigmoid_fullbatch_bn"):
+        run = newest_run(logdir, name)
+        if run:
+            values = [e.value for e in scalars(run, "test", "epoch_accuracy")]
+            finals[name] = values
+    lines = []
+    for name, values in finals.items():
+        verdict = "holds" if max(values) >= 0.99 else "does not hold"
+        lines.append(
+            f"- Above 99% test accuracy ({name}): {verdict} here: {values[-1]:.4f} after "
+            f"{len(values)} full-batch steps (best {max(values):.4f}); the reference ran 50,000 steps."
+        )
+    if len(finals) == 2:
+        plain, bn = finals["sigmoid_fullbatch"], finals["sigmoid_fullbatch_bn"]
+        n = min(len(plain), len(bn))
+        target = 0.8
+        reach = lambda v: next((i + 1 for i, a in enumerate(v[:n]) if a >= target), None)
+        rp, rb = reach(plain), reach(bn)
+        lines.append(
+            f"- BatchNorm speeds training up: after {n} steps {bn[n - 1]:.4f} with BatchNorm against "
+            f"{plain[n - 1]:.4f} without; {target:.0%} test accuracy reached at step "
+            f"{rb if rb else 'never'} with BatchNorm, {rp if rp else 'never (within these steps)'} without."
+        )
+    return lines or ["- tutorial 2's runs are missing"]
+
+
 def main():
     logdir = sys.argv[1] if len(sys.argv) > 1 else "logs"
     out = [
@@ -103,7 +132,7 @@ def main():
             marks = sorted({1, 10, 100, epochs} | {m for m in (250, 500, 1000) if m <= epochs})
             rows = ", ".join(f"{m}: {values[m - 1]:.4f}" for m in marks if m <= epochs)
             details.append(f"- {name}, kiln test accuracy at epoch {rows}")
-    out += ["", "## By epoch", ""] + details + [""]
+    out += ["", "## Claims", ""] + claims(logdir) + ["", "## By epoch", ""] + details + [""]
     print("\n".join(out))
 
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
+
+mod sweep;
 use kiln_core::train::{self, RunOptions};
 use kiln_core::{Error, config};
 
@@ -46,6 +48,10 @@ struct TrainArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+
+    /// Write the final figures of the run to this TOML file (used by `runner sweep`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    result_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,6 +63,23 @@ enum Command {
         /// Override a config value, as for training.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Run every experiment (*.toml) of a folder, in parallel, and rank them by test accuracy.
+    Sweep {
+        /// A folder of experiment files (sub-folders are not read).
+        path: PathBuf,
+        /// Override a config value in every run (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Root folder of the logs; the sweep writes to DIR/<folder name>/.
+        #[arg(long, value_name = "DIR", default_value = "logs")]
+        logdir: PathBuf,
+        /// Runs at a time [default: the number of cores].
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -76,11 +99,30 @@ fn main() -> ExitCode {
         );
     }
     let result = match &cli.command {
-        Some(Command::Inspect { experiment, sets }) => inspect(experiment, sets),
-        None => run(&cli.train, interrupt),
+        Some(Command::Inspect { experiment, sets }) => inspect(experiment, sets).map(|()| true),
+        Some(Command::Sweep {
+            path,
+            sets,
+            logdir,
+            jobs,
+            quiet,
+        }) => sweep::run(&sweep::SweepArgs {
+            path,
+            sets,
+            logdir,
+            jobs: *jobs,
+            quiet: *quiet,
+        })
+        .inspect(|&all_passed| {
+            if !all_passed {
+                eprintln!("error: some runs of the sweep failed; see the summary");
+            }
+        }),
+        None => run(&cli.train, interrupt).map(|()| true),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
@@ -124,6 +166,18 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         interrupt: Some(interrupt),
     };
     let summary = train::train(prepared, &options)?;
+    if let (Some(path), Some(last)) = (&cli.result_file, summary.epochs.last()) {
+        let result = sweep::RunResult {
+            name: config.name.clone(),
+            run_dir: summary.run_dir.clone(),
+            epochs: last.epoch,
+            train_loss: last.train_loss,
+            test_loss: last.test_loss,
+            test_accuracy: last.test_accuracy,
+        };
+        let text = toml::to_string(&result).unwrap_or_default();
+        std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))?;
+    }
     if let Some(last) = summary.epochs.last().filter(|_| !cli.quiet) {
         println!(
             "done: test accuracy {:.4}, test loss {:.4} after {} epochs; see the curves with: tensorboard --logdir {}",

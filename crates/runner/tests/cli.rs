@@ -613,3 +613,64 @@ fn reference_experiments_reach_their_first_epoch_accuracy_within_a_point() {
         );
     }
 }
+
+#[test]
+fn a_sweep_runs_every_experiment_of_a_folder_and_ranks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(synthetic_experiment(dir.path(), 2, 300)).unwrap();
+    let study = dir.path().join("study");
+    std::fs::create_dir_all(study.join("ignored-subfolder")).unwrap();
+    std::fs::write(
+        study.join("a_fast.toml"),
+        base.replace("name = \"syn\"", "name = \"fast\""),
+    )
+    .unwrap();
+    let slow = base
+        .replace("name = \"syn\"", "name = \"slow\"")
+        .replace("lr = 0.1", "lr = 0.0001");
+    std::fs::write(study.join("b_slow.toml"), slow).unwrap();
+    std::fs::write(
+        study.join("c_broken.toml"),
+        base.replace("\"flatten\"", "\"flattn\""),
+    )
+    .unwrap();
+    std::fs::write(study.join("ignored-subfolder/x.toml"), "not toml at all [").unwrap();
+    let logs = dir.path().join("logs");
+    let out = runner(dir.path())
+        .args(["sweep", "--jobs", "2", "--logdir"])
+        .arg(&logs)
+        .arg(&study)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one run failed, so the sweep fails: {err}"
+    );
+    assert!(
+        err.contains("some runs of the sweep failed") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    let csv = std::fs::read_to_string(logs.join("study/summary.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(rows[1].starts_with("\"fast\""), "best first: {csv}");
+    assert!(rows[2].starts_with("\"slow\""), "{csv}");
+    assert!(
+        rows[3].contains("failed") && rows[3].contains("flattn"),
+        "{csv}"
+    );
+    let accuracy = |row: &str| row.split(',').nth(2).unwrap().parse::<f64>().unwrap();
+    assert!(accuracy(rows[1]) > accuracy(rows[2]));
+    assert!(
+        std::fs::read_to_string(logs.join("study/summary.md"))
+            .unwrap()
+            .contains("| 1 | fast |")
+    );
+    for name in ["fast", "slow"] {
+        let run = single_run(&logs.join("study").join(name));
+        assert!(run.join("config.toml").is_file() && run.join("train").is_dir());
+    }
+}

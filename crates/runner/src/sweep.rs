@@ -1,0 +1,249 @@
+//! `runner sweep DIR`: every experiment of a folder, in parallel child processes, then one
+//! table of all runs sorted by final test accuracy (printed, and written as summary.csv and
+//! summary.md in the sweep's log folder).
+//!
+//! Each run is its own `runner` process: Burn's RNG seed is process-wide, so runs sharing a
+//! process could not be reproducible, and a run that fails cannot take the others with it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use kiln_core::Error;
+
+/// What `runner sweep` was asked to do.
+pub struct SweepArgs<'a> {
+    pub path: &'a Path,
+    pub sets: &'a [String],
+    pub logdir: &'a Path,
+    pub jobs: Option<usize>,
+    pub quiet: bool,
+}
+
+/// One run's outcome, as its child process reported it.
+#[derive(Debug, Clone)]
+struct Outcome {
+    file: PathBuf,
+    result: Result<RunResult, String>,
+    seconds: f64,
+}
+
+/// The final-epoch figures a child writes with `--result-file`.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct RunResult {
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+}
+
+/// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
+pub fn run(args: &SweepArgs) -> Result<bool, Error> {
+    let files = experiments(args.path)?;
+    let name = sweep_name(args.path);
+    let root = args.logdir.join(&name);
+    std::fs::create_dir_all(&root).map_err(|e| {
+        Error::Config(format!(
+            "cannot create the sweep folder {} ({e}); choose another --logdir",
+            root.display()
+        ))
+    })?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cores).clamp(1, files.len().max(1));
+    // Each child gets its share of the cores, so `jobs` runs never oversubscribe them.
+    let threads = (cores / jobs).max(1);
+    if !args.quiet {
+        println!(
+            "sweep {name}: {} experiments, {jobs} at a time ({threads} thread(s) each); logs in {}",
+            files.len(),
+            root.display()
+        );
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::io("cannot find the runner executable", "runner", e))?;
+    let queue = Mutex::new(files.iter().enumerate());
+    let outcomes = Mutex::new(Vec::with_capacity(files.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                // The lock is taken and released inside `next`, never held while a run goes on.
+                let next = || queue.lock().ok().and_then(|mut q| q.next());
+                while let Some((i, file)) = next() {
+                    let outcome = run_one(&exe, file, i, &root, args.sets, threads);
+                    if !args.quiet {
+                        println!("[{}/{}] {}", i + 1, files.len(), describe(&outcome));
+                    }
+                    if let Ok(mut all) = outcomes.lock() {
+                        all.push(outcome);
+                    }
+                }
+            });
+        }
+    });
+    let mut outcomes = outcomes.into_inner().unwrap_or_default();
+    outcomes.sort_by(|a, b| accuracy(b).total_cmp(&accuracy(a)));
+    let table = markdown(&outcomes);
+    if !args.quiet {
+        print!("{table}");
+    }
+    write(&root.join("summary.md"), &table)?;
+    write(&root.join("summary.csv"), &csv(&outcomes))?;
+    Ok(outcomes.iter().all(|o| o.result.is_ok()))
+}
+
+/// The experiment files of a sweep folder, sorted.
+fn experiments(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the sweep folder {} ({e}); give a folder of .toml experiments",
+            path.display()
+        ))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Config(format!(
+            "{} holds no .toml experiments",
+            path.display()
+        )));
+    }
+    Ok(files)
+}
+
+fn sweep_name(path: &Path) -> String {
+    std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "sweep".into())
+}
+
+fn run_one(
+    exe: &Path,
+    file: &Path,
+    index: usize,
+    root: &Path,
+    sets: &[String],
+    threads: usize,
+) -> Outcome {
+    let started = Instant::now();
+    let result_file = root.join(format!(".result-{}-{index}.toml", std::process::id()));
+    let mut cmd = Command::new(exe);
+    cmd.arg(file)
+        .arg("--quiet")
+        .arg("--logdir")
+        .arg(root)
+        .arg("--result-file")
+        .arg(&result_file)
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for set in sets {
+        cmd.arg("--set").arg(set);
+    }
+    let result = match cmd.output() {
+        Err(e) => Err(format!("could not start: {e}")),
+        Ok(out) if !out.status.success() => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let line = stderr
+                .lines()
+                .rfind(|l| l.starts_with("error:"))
+                .unwrap_or("failed without a message");
+            Err(format!(
+                "exit {}: {}",
+                out.status.code().unwrap_or(-1),
+                line.trim_start_matches("error: ")
+            ))
+        }
+        Ok(_) => std::fs::read_to_string(&result_file)
+            .map_err(|e| format!("finished but left no result ({e})"))
+            .and_then(|text| toml::from_str(&text).map_err(|e| format!("unreadable result: {e}"))),
+    };
+    let _ = std::fs::remove_file(&result_file);
+    Outcome {
+        file: file.to_path_buf(),
+        result,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn accuracy(o: &Outcome) -> f64 {
+    o.result
+        .as_ref()
+        .map_or(f64::NEG_INFINITY, |r| r.test_accuracy)
+}
+
+fn describe(o: &Outcome) -> String {
+    match &o.result {
+        Ok(r) => format!(
+            "{}: test accuracy {:.4} after {} epochs ({:.1}s)",
+            r.name, r.test_accuracy, r.epochs, o.seconds
+        ),
+        Err(why) => format!("{}: FAILED, {why}", o.file.display()),
+    }
+}
+
+fn markdown(outcomes: &[Outcome]) -> String {
+    let mut out = String::from(
+        "| rank | run | test accuracy | test loss | train loss | epochs | seconds | status |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (i, o) in outcomes.iter().enumerate() {
+        out.push_str(&match &o.result {
+            Ok(r) => format!(
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {} | {:.1} | ok |\n",
+                i + 1,
+                r.name,
+                r.test_accuracy,
+                r.test_loss,
+                r.train_loss,
+                r.epochs,
+                o.seconds
+            ),
+            Err(why) => format!(
+                "| {} | {} | | | | | {:.1} | failed: {} |\n",
+                i + 1,
+                o.file.display(),
+                o.seconds,
+                why.replace('|', "/")
+            ),
+        });
+    }
+    out
+}
+
+fn csv(outcomes: &[Outcome]) -> String {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut out =
+        String::from("run,file,test_accuracy,test_loss,train_loss,epochs,seconds,status,run_dir\n");
+    for o in outcomes {
+        let file = quote(&o.file.display().to_string());
+        out.push_str(&match &o.result {
+            Ok(r) => format!(
+                "{},{file},{},{},{},{},{:.3},ok,{}\n",
+                quote(&r.name),
+                r.test_accuracy,
+                r.test_loss,
+                r.train_loss,
+                r.epochs,
+                o.seconds,
+                quote(&r.run_dir.display().to_string())
+            ),
+            Err(why) => format!(
+                ",{file},,,,,{:.3},{},\n",
+                o.seconds,
+                quote(&format!("failed: {why}"))
+            ),
+        });
+    }
+    out
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))
+}

@@ -1,6 +1,7 @@
-//! `runner sweep DIR`: every experiment of a folder, in parallel child processes, then one
-//! table of all runs sorted by final test accuracy (printed, and written as summary.csv and
-//! summary.md in the sweep's log folder).
+//! `runner sweep DIR`: every experiment of a folder; `runner sweep SWEEP.toml`: a base
+//! experiment under every combination of a grid of values (or a seeded random sample of them).
+//! Runs go in parallel child processes; then one table of all runs sorted by final test
+//! accuracy is printed and written as summary.csv and summary.md in the sweep's log folder.
 //!
 //! Each run is its own `runner` process: Burn's RNG seed is process-wide, so runs sharing a
 //! process could not be reproducible, and a run that fails cannot take the others with it.
@@ -12,6 +13,8 @@ use std::time::Instant;
 
 use kiln_core::Error;
 
+mod grid;
+
 /// What `runner sweep` was asked to do.
 pub struct SweepArgs<'a> {
     pub path: &'a Path,
@@ -21,10 +24,19 @@ pub struct SweepArgs<'a> {
     pub quiet: bool,
 }
 
+/// One run of a sweep: an experiment file and the `--set`s that make it this run.
+#[derive(Debug, Clone)]
+struct Job {
+    file: PathBuf,
+    sets: Vec<String>,
+    /// How the run is named in messages and tables.
+    label: String,
+}
+
 /// One run's outcome, as its child process reported it.
 #[derive(Debug, Clone)]
 struct Outcome {
-    file: PathBuf,
+    label: String,
     result: Result<RunResult, String>,
     seconds: f64,
 }
@@ -42,8 +54,20 @@ pub struct RunResult {
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
 pub fn run(args: &SweepArgs) -> Result<bool, Error> {
-    let files = experiments(args.path)?;
-    let name = sweep_name(args.path);
+    let (name, jobs_list) = if args.path.is_dir() {
+        let jobs = experiments(args.path)?
+            .into_iter()
+            .map(|file| Job {
+                label: file.display().to_string(),
+                file,
+                sets: Vec::new(),
+            })
+            .collect();
+        (sweep_name(args.path), jobs)
+    } else {
+        grid::jobs(args.path)?
+    };
+    let files = jobs_list;
     let root = args.logdir.join(&name);
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::Config(format!(
@@ -125,13 +149,14 @@ fn sweep_name(path: &Path) -> String {
 
 fn run_one(
     exe: &Path,
-    file: &Path,
+    job: &Job,
     index: usize,
     root: &Path,
     sets: &[String],
     threads: usize,
 ) -> Outcome {
     let started = Instant::now();
+    let file = &job.file;
     let result_file = root.join(format!(".result-{}-{index}.toml", std::process::id()));
     let mut cmd = Command::new(exe);
     cmd.arg(file)
@@ -144,7 +169,8 @@ fn run_one(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    for set in sets {
+    // The sweep's own values first, then the user's --set, which win.
+    for set in job.sets.iter().chain(sets) {
         cmd.arg("--set").arg(set);
     }
     let result = match cmd.output() {
@@ -167,7 +193,7 @@ fn run_one(
     };
     let _ = std::fs::remove_file(&result_file);
     Outcome {
-        file: file.to_path_buf(),
+        label: job.label.clone(),
         result,
         seconds: started.elapsed().as_secs_f64(),
     }
@@ -185,7 +211,7 @@ fn describe(o: &Outcome) -> String {
             "{}: test accuracy {:.4} after {} epochs ({:.1}s)",
             r.name, r.test_accuracy, r.epochs, o.seconds
         ),
-        Err(why) => format!("{}: FAILED, {why}", o.file.display()),
+        Err(why) => format!("{}: FAILED, {why}", o.label),
     }
 }
 
@@ -208,7 +234,7 @@ fn markdown(outcomes: &[Outcome]) -> String {
             Err(why) => format!(
                 "| {} | {} | | | | | {:.1} | failed: {} |\n",
                 i + 1,
-                o.file.display(),
+                o.label,
                 o.seconds,
                 why.replace('|', "/")
             ),
@@ -219,10 +245,11 @@ fn markdown(outcomes: &[Outcome]) -> String {
 
 fn csv(outcomes: &[Outcome]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out =
-        String::from("run,file,test_accuracy,test_loss,train_loss,epochs,seconds,status,run_dir\n");
+    let mut out = String::from(
+        "run,source,test_accuracy,test_loss,train_loss,epochs,seconds,status,run_dir\n",
+    );
     for o in outcomes {
-        let file = quote(&o.file.display().to_string());
+        let file = quote(&o.label);
         out.push_str(&match &o.result {
             Ok(r) => format!(
                 "{},{file},{},{},{},{},{:.3},ok,{}\n",

@@ -674,3 +674,40 @@ fn a_sweep_runs_every_experiment_of_a_folder_and_ranks_them() {
         assert!(run.join("config.toml").is_file() && run.join("train").is_dir());
     }
 }
+
+#[test]
+fn a_sweep_file_runs_its_grid_with_runs_named_by_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_experiment(dir.path(), 3, 300);
+    let file = dir.path().join("lr_study.toml");
+    std::fs::write(
+        &file,
+        "[sweep]\nbase = \"syn.toml\"\n[sweep.grid]\n\"optimizer.lr\" = [0.0001, 0.1]\n",
+    )
+    .unwrap();
+    let logs = dir.path().join("logs");
+    let out = runner(dir.path())
+        .arg("sweep")
+        .arg(&file)
+        .args(["--set", "train.epochs=2", "--logdir"])
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(logs.join("lr_study/summary.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(
+        rows[1].starts_with("\"lr=0.1\"") && rows[2].starts_with("\"lr=0.0001\""),
+        "{csv}"
+    );
+    let run = single_run(&logs.join("lr_study/lr=0.1"));
+    let written: toml::Table =
+        toml::from_str(&std::fs::read_to_string(run.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(written["optimizer"]["lr"].as_float(), Some(0.1));
+    assert_eq!(
+        written["train"]["epochs"].as_integer(),
+        Some(2),
+        "--set applies to every run"
+    );
+    assert_eq!(written["name"].as_str(), Some("lr=0.1"));
+}

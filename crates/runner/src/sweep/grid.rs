@@ -1,0 +1,248 @@
+//! Sweep files: a base experiment and a grid of dotted keys to values.
+//!
+//! ```toml
+//! [sweep]
+//! base = "../sigmoid_fullbatch.toml"    # relative to this file
+//! mode = "grid"                          # or "random", with samples = N and seed = S
+//! [sweep.grid]
+//! "init.weight.std" = [0.01, 0.1, 1.0]
+//! "optimizer.lr" = [0.1, 1.0]
+//! ```
+//!
+//! Each run is the base with one combination applied as `--set`s, named after its values
+//! (`std=0.1,lr=1.0`), so it lands in `logs/<sweep name>/<that name>/`.
+
+use std::path::{Path, PathBuf};
+
+use kiln_core::Error;
+use rand::SeedableRng;
+use rand::seq::IndexedRandom;
+use serde::Deserialize;
+
+use super::Job;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    sweep: Sweep,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sweep {
+    /// The sweep's log folder name; default: the file's stem.
+    name: Option<String>,
+    base: PathBuf,
+    #[serde(default)]
+    mode: Mode,
+    samples: Option<usize>,
+    #[serde(default)]
+    seed: u64,
+    grid: toml::Table,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    #[default]
+    Grid,
+    Random,
+}
+
+/// The sweep's name and its runs.
+pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
+    let bad = |what: String| Error::Config(format!("{}: {what}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(format!(
+            "cannot read the sweep file ({e}); give a folder of experiments or a sweep .toml"
+        ))
+    })?;
+    let file: SweepFile = toml::from_str(&text).map_err(|e| {
+        bad(e.message().to_string()
+            + "; a sweep file has a [sweep] table with base and [sweep.grid]")
+    })?;
+    let sweep = file.sweep;
+    let base = path.parent().unwrap_or(Path::new(".")).join(&sweep.base);
+    if !base.is_file() {
+        return Err(bad(format!(
+            "key `sweep.base`: {} is not a file",
+            base.display()
+        )));
+    }
+    let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
+    for (key, values) in &sweep.grid {
+        let values = match values {
+            toml::Value::Array(v) if !v.is_empty() => v.clone(),
+            _ => {
+                return Err(bad(format!(
+                    "key `sweep.grid.\"{key}\"` must be a non-empty list of values"
+                )));
+            }
+        };
+        axes.push((key.clone(), values));
+    }
+    if axes.is_empty() {
+        return Err(bad(
+            "[sweep.grid] is empty; give at least one \"dotted.key\" = [values]".into(),
+        ));
+    }
+    let mut combos = product(&axes);
+    if sweep.mode == Mode::Random {
+        let samples = sweep
+            .samples
+            .ok_or_else(|| bad("key `sweep.samples` is required with mode = \"random\"".into()))?;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(sweep.seed);
+        combos = combos.choose_multiple(&mut rng, samples).cloned().collect();
+    } else if sweep.samples.is_some() {
+        return Err(bad(
+            "key `sweep.samples` only applies with mode = \"random\"".into(),
+        ));
+    }
+    let name = sweep.name.unwrap_or_else(|| {
+        path.file_stem()
+            .map_or("sweep".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let jobs = combos
+        .into_iter()
+        .map(|combo| {
+            let run_name = combo
+                .iter()
+                .map(|(key, value)| {
+                    format!("{}={}", key.rsplit('.').next().unwrap_or(key), plain(value))
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let run_name: String = run_name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_-.=,".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let mut sets: Vec<String> = combo
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            sets.push(format!("name={run_name}"));
+            Job {
+                file: base.clone(),
+                sets,
+                label: run_name,
+            }
+        })
+        .collect();
+    Ok((name, jobs))
+}
+
+/// Every combination of one value per axis, the first axis varying slowest.
+fn product(axes: &[(String, Vec<toml::Value>)]) -> Vec<Vec<(String, toml::Value)>> {
+    axes.iter().fold(vec![Vec::new()], |combos, (key, values)| {
+        combos
+            .iter()
+            .flat_map(|combo| {
+                values.iter().map(move |v| {
+                    let mut next = combo.clone();
+                    next.push((key.clone(), v.clone()));
+                    next
+                })
+            })
+            .collect()
+    })
+}
+
+/// A value as it reads in a run name: strings without quotes.
+fn plain(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_is_the_cartesian_product_named_by_values() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.toml"), "").unwrap();
+        let file = dir.path().join("study.toml");
+        std::fs::write(
+            &file,
+            "[sweep]\nbase = \"base.toml\"\n[sweep.grid]\n\"init.weight.std\" = [0.01, 0.1, 1.0]\n\"optimizer.lr\" = [0.1, 1.0]\n\"model.zoo\" = [\"mlp\"]\n",
+        )
+        .unwrap();
+        let (name, jobs) = jobs(&file).unwrap();
+        assert_eq!(name, "study");
+        assert_eq!(jobs.len(), 6);
+        assert_eq!(jobs[0].label, "std=0.01,lr=0.1,zoo=mlp");
+        assert_eq!(jobs[5].label, "std=1.0,lr=1.0,zoo=mlp");
+        assert_eq!(
+            jobs[3].sets,
+            [
+                "init.weight.std=0.1",
+                "optimizer.lr=1.0",
+                "model.zoo=\"mlp\"",
+                "name=std=0.1,lr=1.0,zoo=mlp"
+            ]
+        );
+    }
+
+    #[test]
+    fn random_mode_samples_without_repeats_reproducibly() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.toml"), "").unwrap();
+        let file = dir.path().join("r.toml");
+        std::fs::write(
+            &file,
+            "[sweep]\nbase = \"base.toml\"\nmode = \"random\"\nsamples = 4\nseed = 3\n[sweep.grid]\na = [1, 2, 3]\nb = [4, 5, 6]\n",
+        )
+        .unwrap();
+        let (_, first) = jobs(&file).unwrap();
+        let (_, again) = jobs(&file).unwrap();
+        let labels: Vec<String> = first.iter().map(|j| j.label.clone()).collect();
+        assert_eq!(labels.len(), 4);
+        assert_eq!(
+            labels,
+            again.iter().map(|j| j.label.clone()).collect::<Vec<_>>()
+        );
+        let mut unique = labels.clone();
+        unique.dedup();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 4);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "[sweep]\nbase = \"missing.toml\"\n[sweep.grid]\na = [1]\n",
+        )
+        .unwrap();
+        let err = jobs(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("s.toml") && err.contains("sweep.base"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("b.toml"), "").unwrap();
+        std::fs::write(&file, "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\na = 1\n").unwrap();
+        assert!(
+            jobs(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("non-empty list")
+        );
+        std::fs::write(
+            &file,
+            "[sweep]\nbase = \"b.toml\"\nbogus = 1\n[sweep.grid]\na = [1]\n",
+        )
+        .unwrap();
+        assert!(jobs(&file).unwrap_err().to_string().contains("bogus"));
+    }
+}

@@ -80,6 +80,9 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Run again the experiments that already completed with the same config.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -106,12 +109,14 @@ fn main() -> ExitCode {
             logdir,
             jobs,
             quiet,
+            force,
         }) => sweep::run(&sweep::SweepArgs {
             path,
             sets,
             logdir,
             jobs: *jobs,
             quiet: *quiet,
+            force: *force,
         })
         .inspect(|&all_passed| {
             if !all_passed {
@@ -166,7 +171,7 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         interrupt: Some(interrupt),
     };
     let summary = train::train(prepared, &options)?;
-    if let (Some(path), Some(last)) = (&cli.result_file, summary.epochs.last()) {
+    if let Some(last) = summary.epochs.last() {
         let result = sweep::RunResult {
             name: config.name.clone(),
             run_dir: summary.run_dir.clone(),
@@ -176,7 +181,11 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
             test_accuracy: last.test_accuracy,
         };
         let text = toml::to_string(&result).unwrap_or_default();
-        std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))?;
+        // result.toml in the run folder marks the run complete (a sweep skips it next time).
+        let marker = summary.run_dir.join(sweep::RESULT_FILE);
+        for path in std::iter::once(&marker).chain(&cli.result_file) {
+            std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?;
+        }
     }
     if let Some(last) = summary.epochs.last().filter(|_| !cli.quiet) {
         println!(

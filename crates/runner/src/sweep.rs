@@ -22,6 +22,8 @@ pub struct SweepArgs<'a> {
     pub logdir: &'a Path,
     pub jobs: Option<usize>,
     pub quiet: bool,
+    /// Re-run experiments that already completed with the same config.
+    pub force: bool,
 }
 
 /// One run of a sweep: an experiment file and the `--set`s that make it this run.
@@ -41,7 +43,10 @@ struct Outcome {
     seconds: f64,
 }
 
-/// The final-epoch figures a child writes with `--result-file`.
+/// Written into a run folder when the run completes.
+pub const RESULT_FILE: &str = "result.toml";
+
+/// The final-epoch figures a child writes with `--result-file` and into its run folder.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub struct RunResult {
     pub name: String,
@@ -54,7 +59,7 @@ pub struct RunResult {
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
 pub fn run(args: &SweepArgs) -> Result<bool, Error> {
-    let (name, jobs_list) = if args.path.is_dir() {
+    let (name, all_jobs) = if args.path.is_dir() {
         let jobs = experiments(args.path)?
             .into_iter()
             .map(|file| Job {
@@ -67,7 +72,6 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     } else {
         grid::jobs(args.path)?
     };
-    let files = jobs_list;
     let root = args.logdir.join(&name);
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::Config(format!(
@@ -75,30 +79,45 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
             root.display()
         ))
     })?;
+    // A run that already completed with the same config is not run again (unless --force):
+    // re-running an interrupted sweep completes only what is missing.
+    let mut done = Vec::new();
+    let mut pending = Vec::new();
+    for job in all_jobs {
+        match completed(&job, args.sets, &root).filter(|_| !args.force) {
+            Some(result) => done.push(Outcome {
+                label: job.label.clone(),
+                result: Ok(result),
+                seconds: 0.0,
+            }),
+            None => pending.push(job),
+        }
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cores).clamp(1, files.len().max(1));
+    let jobs = args.jobs.unwrap_or(cores).clamp(1, pending.len().max(1));
     // Each child gets its share of the cores, so `jobs` runs never oversubscribe them.
     let threads = (cores / jobs).max(1);
     if !args.quiet {
         println!(
-            "sweep {name}: {} experiments, {jobs} at a time ({threads} thread(s) each); logs in {}",
-            files.len(),
+            "sweep {name}: {} runs, {} already complete, {jobs} at a time ({threads} thread(s) each); logs in {}",
+            pending.len() + done.len(),
+            done.len(),
             root.display()
         );
     }
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("cannot find the runner executable", "runner", e))?;
-    let queue = Mutex::new(files.iter().enumerate());
-    let outcomes = Mutex::new(Vec::with_capacity(files.len()));
+    let queue = Mutex::new(pending.iter().enumerate());
+    let outcomes = Mutex::new(done);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
                 // The lock is taken and released inside `next`, never held while a run goes on.
                 let next = || queue.lock().ok().and_then(|mut q| q.next());
-                while let Some((i, file)) = next() {
-                    let outcome = run_one(&exe, file, i, &root, args.sets, threads);
+                while let Some((i, job)) = next() {
+                    let outcome = run_one(&exe, job, i, &root, args.sets, threads);
                     if !args.quiet {
-                        println!("[{}/{}] {}", i + 1, files.len(), describe(&outcome));
+                        println!("[{}/{}] {}", i + 1, pending.len(), describe(&outcome));
                     }
                     if let Ok(mut all) = outcomes.lock() {
                         all.push(outcome);
@@ -197,6 +216,26 @@ fn run_one(
         result,
         seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+/// The result of an earlier complete run of `job` under `root`, if its config is the one `job`
+/// would run now (the seed aside when `job` leaves it to chance).
+fn completed(job: &Job, user_sets: &[String], root: &Path) -> Option<RunResult> {
+    let sets: Vec<String> = job.sets.iter().chain(user_sets).cloned().collect();
+    let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
+    let want = kiln_core::config::load_requested(&job.file, &sets, zoo).ok()?;
+    let runs = std::fs::read_dir(root.join(&want.name)).ok()?;
+    runs.filter_map(|e| e.ok().map(|e| e.path()))
+        .find_map(|run| {
+            let result: RunResult =
+                toml::from_str(&std::fs::read_to_string(run.join(RESULT_FILE)).ok()?).ok()?;
+            let had = kiln_core::config::load_requested(&run.join("config.toml"), &[], zoo).ok()?;
+            let mut same = want.clone();
+            if same.seed.is_none() {
+                same.seed = had.seed;
+            }
+            (kiln_core::config::resolve(same) == kiln_core::config::resolve(had)).then_some(result)
+        })
 }
 
 fn accuracy(o: &Outcome) -> f64 {

@@ -710,4 +710,51 @@ fn a_sweep_file_runs_its_grid_with_runs_named_by_their_values() {
         "--set applies to every run"
     );
     assert_eq!(written["name"].as_str(), Some("lr=0.1"));
+
+    // Re-running skips what completed with the same config; a run without its completion
+    // marker (as an interrupted one) is run again, and --force re-runs everything.
+    let again = |extra: &[&str]| {
+        let out = runner(dir.path())
+            .arg("sweep")
+            .arg(&file)
+            .args(["--set", "train.epochs=2", "--logdir"])
+            .arg(&logs)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let runs = |name: &str| {
+        std::fs::read_dir(logs.join("lr_study").join(name))
+            .unwrap()
+            .count()
+    };
+    let text = again(&[]);
+    assert!(text.contains("2 runs, 2 already complete"), "{text}");
+    assert_eq!((runs("lr=0.1"), runs("lr=0.0001")), (1, 1));
+    std::fs::remove_file(single_run(&logs.join("lr_study/lr=0.0001")).join("result.toml")).unwrap();
+    again(&[]);
+    assert_eq!((runs("lr=0.1"), runs("lr=0.0001")), (1, 2));
+    let csv = std::fs::read_to_string(logs.join("lr_study/summary.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "the summary still lists both runs: {csv}"
+    );
+    again(&["--force"]);
+    assert_eq!((runs("lr=0.1"), runs("lr=0.0001")), (2, 3));
+    // A changed value is a different experiment: it runs.
+    let out = runner(dir.path())
+        .arg("sweep")
+        .arg(&file)
+        .args(["--set", "train.epochs=1", "--logdir"])
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("0 already complete"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -48,6 +48,12 @@ pub fn load(path: &Path, sets: &[String]) -> Result<ExperimentConfig> {
 
 /// [`load`], expanding a zoo architecture with `zoo` (the runner passes kiln-model-zoo's).
 pub fn load_with_zoo(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<ExperimentConfig> {
+    load_requested(path, sets, zoo).map(resolve)
+}
+
+/// What the sources ask for, validated, before [`resolve`] fills in what they left to kiln (a
+/// random seed, above all): two requests are the same experiment when these are equal.
+pub fn load_requested(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<ExperimentConfig> {
     if !path.is_file() {
         return Err(Error::Config(format!(
             "experiment file {} not found; give the path to a .toml file, e.g. experiments/fc_adam_l2.toml",
@@ -112,7 +118,7 @@ pub fn load_with_zoo(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<E
             .collect();
         return Err(Error::Config(lines.join("; ")));
     }
-    Ok(resolve(config))
+    Ok(config)
 }
 
 /// Fills in what was left to kiln (seed, cosine horizon), so the resolved config names it.

@@ -6,6 +6,8 @@ mod schema;
 mod validate;
 
 pub use layers::ActivationFn;
-pub use load::{TOP_LEVEL_KEYS, ZooExpander, load, load_with_zoo, resolve, to_toml};
+pub use load::{
+    TOP_LEVEL_KEYS, ZooExpander, load, load_requested, load_with_zoo, resolve, to_toml,
+};
 pub use schema::*;
 pub use validate::problems;

@@ -43,6 +43,7 @@ fn run(config: &ExperimentConfig, logs: &Path) -> train::RunSummary {
         log_root: logs.to_path_buf(),
         quiet: true,
         interrupt: None,
+        hparams: Vec::new(),
     };
     train::train(prepared, &options).unwrap()
 }

@@ -52,6 +52,10 @@ struct TrainArgs {
     /// Write the final figures of the run to this TOML file (used by `runner sweep`).
     #[arg(long, value_name = "FILE", hide = true)]
     result_file: Option<PathBuf>,
+
+    /// A dotted config key to record as an HParam (used by `runner sweep`; repeatable).
+    #[arg(long = "hparam", value_name = "KEY", hide = true)]
+    hparams: Vec<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -169,6 +173,7 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         log_root: cli.logdir.clone(),
         quiet: cli.quiet,
         interrupt: Some(interrupt),
+        hparams: cli.hparams.clone(),
     };
     let summary = train::train(prepared, &options)?;
     if let Some(last) = summary.epochs.last() {

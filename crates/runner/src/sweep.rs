@@ -33,6 +33,8 @@ struct Job {
     sets: Vec<String>,
     /// How the run is named in messages and tables.
     label: String,
+    /// The config keys this sweep varies, recorded as HParams.
+    hparams: Vec<String>,
 }
 
 /// One run's outcome, as its child process reported it.
@@ -66,9 +68,10 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
                 label: file.display().to_string(),
                 file,
                 sets: Vec::new(),
+                hparams: Vec::new(),
             })
             .collect();
-        (sweep_name(args.path), jobs)
+        (sweep_name(args.path), with_varying_keys(jobs, args.sets))
     } else {
         grid::jobs(args.path)?
     };
@@ -137,6 +140,31 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
+/// Records, in every job, the config keys whose values differ between the jobs (what a folder
+/// of experiments compares), for the HParams dashboard.
+fn with_varying_keys(mut jobs: Vec<Job>, user_sets: &[String]) -> Vec<Job> {
+    let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
+    let flat: Vec<Vec<(String, toml::Value)>> = jobs
+        .iter()
+        .filter_map(|j| kiln_core::config::load_requested(&j.file, user_sets, zoo).ok())
+        .map(|c| kiln_core::log::hparams::flatten(&c))
+        .collect();
+    let mut keys: Vec<String> = Vec::new();
+    for (key, _) in flat.iter().flatten() {
+        let differs = flat.iter().any(|f| {
+            f.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+                != flat[0].iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        });
+        if differs && !keys.contains(key) && key != "name" && key != "description" {
+            keys.push(key.clone());
+        }
+    }
+    for job in &mut jobs {
+        job.hparams = keys.clone();
+    }
+    jobs
+}
+
 /// The experiment files of a sweep folder, sorted.
 fn experiments(path: &Path) -> Result<Vec<PathBuf>, Error> {
     let entries = std::fs::read_dir(path).map_err(|e| {
@@ -188,6 +216,9 @@ fn run_one(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    for key in &job.hparams {
+        cmd.arg("--hparam").arg(key);
+    }
     // The sweep's own values first, then the user's --set, which win.
     for set in job.sets.iter().chain(sets) {
         cmd.arg("--set").arg(set);

@@ -758,3 +758,54 @@ fn a_sweep_file_runs_its_grid_with_runs_named_by_their_values() {
         stdout(&out)
     );
 }
+
+#[test]
+fn sweep_runs_record_their_swept_values_for_the_hparams_dashboard() {
+    let Some(python) = std::env::var_os("KILN_TB_PYTHON") else {
+        eprintln!(
+            "skipped: set KILN_TB_PYTHON to a python with the tensorboard package (.ci/run does)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_experiment(dir.path(), 1, 100);
+    let file = dir.path().join("hp.toml");
+    std::fs::write(
+        &file,
+        "[sweep]\nbase = \"syn.toml\"\n[sweep.grid]\n\"optimizer.lr\" = [0.01, 0.1]\n",
+    )
+    .unwrap();
+    let logs = dir.path().join("logs");
+    let out = runner(dir.path())
+        .arg("sweep")
+        .arg(&file)
+        .arg("--logdir")
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check_hparams.py");
+    let check = Command::new(python)
+        .arg(script)
+        .arg(logs.join("hp"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let runs: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(runs.len(), 2, "{text}");
+    let mut rates: Vec<f64> = runs
+        .values()
+        .map(|r| r["optimizer.lr"].as_f64().unwrap())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    assert_eq!(rates, [0.01, 0.1]);
+    for r in runs.values() {
+        assert_eq!(r["optimizer.kind"].as_str(), Some("sgd"));
+        assert_eq!(r["_status"].as_i64(), Some(1), "STATUS_SUCCESS: {text}");
+    }
+}

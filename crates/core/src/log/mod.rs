@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod events;
+pub mod hparams;
 pub mod run_dir;
 
 use std::path::{Path, PathBuf};
@@ -13,10 +14,12 @@ pub use events::EventWriter;
 
 /// The event files of one run, Keras-style: `train/` and `test/` side by side so that their
 /// curves of the same tag overlay in one TensorBoard chart.
+/// The run folder itself holds the HParams session (see [`hparams`]).
 pub struct RunLog {
     pub dir: PathBuf,
     pub train: EventWriter,
     pub test: EventWriter,
+    pub session: EventWriter,
 }
 
 impl RunLog {
@@ -25,11 +28,22 @@ impl RunLog {
             dir: dir.to_path_buf(),
             train: EventWriter::create(&dir.join("train"))?,
             test: EventWriter::create(&dir.join("test"))?,
+            session: EventWriter::create(dir)?,
         })
     }
 
     pub fn flush(&mut self) -> Result<()> {
         self.train.flush()?;
-        self.test.flush()
+        self.test.flush()?;
+        self.session.flush()
+    }
+
+    /// Marks the HParams session finished (or failed) and flushes everything.
+    pub fn finish(&mut self, ok: bool) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.session.summary(hparams::session_end(ok, now), 0)?;
+        self.flush()
     }
 }

@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Set by a Ctrl-C handler; checked after every step.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Dotted config keys to record as HParams beside [`crate::log::hparams::BASE_KEYS`]
+    /// (a sweep passes the keys it varies).
+    pub hparams: Vec<String>,
 }
 
 /// What one epoch measured.
@@ -137,6 +140,23 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
     std::fs::write(&config_path, config::to_toml(&config))
         .map_err(|e| Error::io("cannot write", &config_path, e))?;
     let mut log = RunLog::create(&dir)?;
+    let mut keys: Vec<String> = crate::log::hparams::BASE_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    keys.extend(
+        options
+            .hparams
+            .iter()
+            .filter(|k| !keys.contains(k))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    log.session
+        .summary(crate::log::hparams::session_start(&config, &keys, start), 0)?;
 
     let seed = config.seed.unwrap_or(0);
     device.seed(seed);
@@ -197,7 +217,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             global_step += 1;
             seen += indices.len();
             if !batch_loss.is_finite() {
-                log.flush()?;
+                log.finish(false)?;
                 return Err(Error::Run(format!(
                     "the training loss became {batch_loss} at epoch {epoch}, step {} (global step {global_step}); the learning rate (optimizer.lr = {}) is probably too high for this network: try a smaller one. Logs up to this step are in {}",
                     step + 1,
@@ -256,7 +276,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         ));
         history.push(metrics);
     }
-    log.flush()?;
+    log.finish(true)?;
     Ok(RunSummary {
         run_dir: dir,
         epochs: history,

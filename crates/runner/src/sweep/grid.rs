@@ -131,6 +131,7 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
                 file: base.clone(),
                 sets,
                 label: run_name,
+                hparams: axes.iter().map(|(key, _)| key.clone()).collect(),
             }
         })
         .collect();

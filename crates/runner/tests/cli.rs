@@ -166,6 +166,14 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
             vec!["--set", "dotted.key=value"],
         ),
         (
+            base_text.replace(
+                "{ type = \"flatten\" }",
+                "{ type = \"reshape\", shape = [1, 28, 28] }, { type = \"max_pool2d\", kernel = 2, padding = 3 }, { type = \"flatten\" }",
+            ),
+            vec![],
+            vec!["model.layers[1].padding", "half the kernel"],
+        ),
+        (
             base_text.clone(),
             vec!["train.batch_size=500", "train.drop_last=true"],
             vec!["drop_last", "no batch"],

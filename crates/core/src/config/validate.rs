@@ -187,9 +187,25 @@ fn check_layer(p: &mut Problems, layer: &LayerSpec, key: &str) {
                 format!("must be in [0, 1] (got {momentum})"),
             );
         }
-        LayerSpec::MaxPool2d { kernel, stride, .. }
-        | LayerSpec::AvgPool2d { kernel, stride, .. } => {
+        LayerSpec::MaxPool2d {
+            kernel,
+            stride,
+            padding,
+        }
+        | LayerSpec::AvgPool2d {
+            kernel,
+            stride,
+            padding,
+        } => {
             size(p, kernel, "kernel");
+            p.check(
+                padding.0[0] <= kernel.0[0] / 2 && padding.0[1] <= kernel.0[1] / 2,
+                format!("{key}.padding"),
+                format!(
+                    "{:?} must be at most half the kernel {:?} (as torch requires)",
+                    padding.0, kernel.0
+                ),
+            );
             if let Some(stride) = stride {
                 size(p, stride, "stride");
             }

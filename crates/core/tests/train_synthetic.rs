@@ -37,7 +37,12 @@ batch_size = 32
     config::load(&file, &[]).unwrap()
 }
 
+/// Burn's RNG seed is process-wide: runs in parallel test threads would draw from one stream
+/// and lose their reproducibility, so the tests of this file train one at a time.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(config: &ExperimentConfig, logs: &Path) -> train::RunSummary {
+    let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let prepared = train::prepare(config, false).unwrap();
     let options = RunOptions {
         log_root: logs.to_path_buf(),

@@ -175,6 +175,11 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         ),
         (
             base_text.clone(),
+            vec!["optimizer.lr=2", "schedule.kind=cosine"],
+            vec!["cosine", "optimizer.lr = 2"],
+        ),
+        (
+            base_text.clone(),
             vec!["train.batch_size=500", "train.drop_last=true"],
             vec!["drop_last", "no batch"],
         ),

@@ -68,6 +68,8 @@ pub struct Prepared {
     pub device: Device,
     /// Things that will run but are probably not what the user meant.
     pub warnings: Vec<String>,
+    /// Built here because Burn may refuse a schedule (lr > 1 for cosine), before any file exists.
+    pub schedule: Schedule,
 }
 
 /// Checks the config against the data and the backend, without creating any file.
@@ -90,6 +92,7 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         .last()
         .and_then(|l| l.final_activation());
     let warnings = objective(config).mismatch(last).into_iter().collect();
+    let schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
     Ok(Prepared {
         config: config.clone(),
         dataset,
@@ -97,6 +100,7 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         plans,
         device,
         warnings,
+        schedule,
     })
 }
 
@@ -130,6 +134,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         input,
         plans,
         device,
+        mut schedule,
         ..
     } = prepared;
     let mut console = Console::new(options.quiet);
@@ -163,7 +168,6 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
     let ad_device = device.clone().autodiff();
     let mut network = Network::new(&config.model, &config.init, &input, &plans, &ad_device);
     let mut optimizer = optim::optimizer(&config.optimizer);
-    let mut schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
 
     let features = dataset.features();
     let source = dataset.source.clone();

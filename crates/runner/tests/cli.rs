@@ -330,6 +330,13 @@ fn single_run(experiment_dir: &Path) -> PathBuf {
     runs[0].clone()
 }
 
+/// The real MNIST folder named by `KILN_DATA_DIR`, if this machine has one.
+fn real_mnist() -> Option<PathBuf> {
+    std::env::var_os("KILN_DATA_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_dir())
+}
+
 /// The values `runner` printed per epoch: (loss, acc, test_loss, test_acc, lr).
 fn printed_epochs(out: &str) -> Vec<[f64; 5]> {
     out.lines()
@@ -355,10 +362,7 @@ fn printed_epochs(out: &str) -> Vec<[f64; 5]> {
 /// own reader checks every file. Skips with a reason when MNIST or the reader is missing.
 #[test]
 fn fc_adam_l2_reaches_93_percent_in_2_epochs_and_tensorboard_reads_it() {
-    let Some(data) = std::env::var_os("KILN_DATA_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
-    else {
+    let Some(data) = real_mnist() else {
         eprintln!("skipped: set KILN_DATA_DIR to the real MNIST folder to run the end-to-end test");
         return;
     };
@@ -470,10 +474,7 @@ fn trains_from_csv_files_with_a_header() {
 
 #[test]
 fn fashion_mnist_pointed_at_mnist_files_is_refused() {
-    let Some(data) = std::env::var_os("KILN_DATA_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
-    else {
+    let Some(data) = real_mnist() else {
         eprintln!("skipped: set KILN_DATA_DIR to the real MNIST folder to run this test");
         return;
     };
@@ -586,9 +587,7 @@ fn a_zoo_model_builds_the_same_network_as_its_layer_list() {
 
 /// One epoch of a reference experiment on the real MNIST; its test accuracy.
 fn first_epoch_accuracy(experiment: &str) -> Option<f64> {
-    let data = std::env::var_os("KILN_DATA_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())?;
+    let data = real_mnist()?;
     let dir = tempfile::tempdir().unwrap();
     let path = format!(
         "{}/../../experiments/{experiment}.toml",

@@ -99,7 +99,8 @@ impl Drop for EventWriter {
     }
 }
 
-fn wall_time() -> f64 {
+/// Seconds since the Unix epoch, as TensorBoard stamps events.
+pub fn wall_time() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

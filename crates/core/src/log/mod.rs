@@ -40,9 +40,7 @@ impl RunLog {
 
     /// Marks the HParams session finished (or failed) and flushes everything.
     pub fn finish(&mut self, ok: bool) -> Result<()> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = events::wall_time();
         self.session.summary(hparams::session_end(ok, now), 0)?;
         self.flush()
     }

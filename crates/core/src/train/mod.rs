@@ -157,9 +157,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             .cloned()
             .collect::<Vec<_>>(),
     );
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let start = crate::log::events::wall_time();
     log.session
         .summary(crate::log::hparams::session_start(&config, &keys, start), 0)?;
 

@@ -36,6 +36,13 @@ pub enum Error {
         step: usize,
         run_dir: PathBuf,
     },
+    /// A sweep was interrupted; its runs in flight were interrupted too.
+    #[error("sweep interrupted with {complete} of {total} runs complete; run the same command again to run only the others (logs in {})", dir.display())]
+    SweepInterrupted {
+        complete: usize,
+        total: usize,
+        dir: PathBuf,
+    },
 }
 
 impl Error {
@@ -44,7 +51,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Model(_) => 2,
             Error::Run(_) | Error::Io { .. } => 1,
-            Error::Interrupted { .. } => 130,
+            Error::Interrupted { .. } | Error::SweepInterrupted { .. } => 130,
         }
     }
 

@@ -121,6 +121,7 @@ fn main() -> ExitCode {
             jobs: *jobs,
             quiet: *quiet,
             force: *force,
+            interrupt: &interrupt,
         })
         .inspect(|&all_passed| {
             if !all_passed {
@@ -164,6 +165,10 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
             "give an experiment file: runner EXPERIMENT.toml".into(),
         ));
     };
+    if cli.result_file.is_some() {
+        // Only a sweep passes --result-file: stop cleanly if that sweep dies.
+        sweep::interrupt_when_parent_dies();
+    }
     let config = config::load_with_zoo(experiment, &cli.sets, &kiln_model_zoo::expand)?;
     let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment))?;
     for warning in &prepared.warnings {

@@ -9,11 +9,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use kiln_core::Error;
 
+mod children;
 mod grid;
+
+use children::Children;
+pub use children::interrupt_when_parent_dies;
 
 /// What `runner sweep` was asked to do.
 pub struct SweepArgs<'a> {
@@ -24,6 +29,8 @@ pub struct SweepArgs<'a> {
     pub quiet: bool,
     /// Re-run experiments that already completed with the same config.
     pub force: bool,
+    /// Set by the Ctrl-C / SIGTERM handler: no new run starts, running ones are interrupted.
+    pub interrupt: &'a AtomicBool,
 }
 
 /// One run of a sweep: an experiment file and the `--set`s that make it this run.
@@ -110,23 +117,41 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     }
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("cannot find the runner executable", "runner", e))?;
+    let total = pending.len() + done.len();
     let queue = Mutex::new(pending.iter().enumerate());
     let outcomes = Mutex::new(done);
+    let children = Children::default();
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| {
-                // The lock is taken and released inside `next`, never held while a run goes on.
-                let next = || queue.lock().ok().and_then(|mut q| q.next());
-                while let Some((i, job)) = next() {
-                    let outcome = run_one(&exe, job, i, &root, args.sets, threads);
-                    if !args.quiet {
-                        println!("[{}/{}] {}", i + 1, pending.len(), describe(&outcome));
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    // The lock is taken and released inside `next`, never held during a run.
+                    let next = || {
+                        let stop = args.interrupt.load(Ordering::SeqCst);
+                        queue
+                            .lock()
+                            .ok()
+                            .filter(|_| !stop)
+                            .and_then(|mut q| q.next())
+                    };
+                    while let Some((i, job)) = next() {
+                        let outcome = run_one(&exe, job, i, &root, args.sets, threads, &children);
+                        if !args.quiet {
+                            println!("[{}/{}] {}", i + 1, pending.len(), describe(&outcome));
+                        }
+                        if let Ok(mut all) = outcomes.lock() {
+                            all.push(outcome);
+                        }
                     }
-                    if let Ok(mut all) = outcomes.lock() {
-                        all.push(outcome);
-                    }
-                }
-            });
+                })
+            })
+            .collect();
+        // This thread watches for Ctrl-C while the workers wait on their children.
+        while workers.iter().any(|w| !w.is_finished()) {
+            if args.interrupt.load(Ordering::SeqCst) {
+                children.interrupt();
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     });
     let mut outcomes = outcomes.into_inner().unwrap_or_default();
@@ -137,6 +162,13 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     }
     write(&root.join("summary.md"), &table)?;
     write(&root.join("summary.csv"), &csv(&outcomes))?;
+    if args.interrupt.load(Ordering::SeqCst) {
+        return Err(Error::SweepInterrupted {
+            complete: outcomes.iter().filter(|o| o.result.is_ok()).count(),
+            total,
+            dir: root,
+        });
+    }
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
@@ -201,6 +233,7 @@ fn run_one(
     root: &Path,
     sets: &[String],
     threads: usize,
+    children: &Children,
 ) -> Outcome {
     let started = Instant::now();
     let file = &job.file;
@@ -223,8 +256,9 @@ fn run_one(
     for set in job.sets.iter().chain(sets) {
         cmd.arg("--set").arg(set);
     }
-    let result = match cmd.output() {
+    let result = match children.output(&mut cmd) {
         Err(e) => Err(format!("could not start: {e}")),
+        Ok(out) if out.status.code() == Some(130) => Err("interrupted".into()),
         Ok(out) if !out.status.success() => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let line = stderr

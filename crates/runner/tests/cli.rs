@@ -821,3 +821,180 @@ fn sweep_runs_record_their_swept_values_for_the_hparams_dashboard() {
         assert_eq!(r["_status"].as_i64(), Some(1), "STATUS_SUCCESS: {text}");
     }
 }
+
+/// Histograms as the sigmoid study needs them: TensorBoard reads every layer's weights and
+/// pre/post activations at epoch 0 and 1, and they show std 1.0 saturating the first sigmoid
+/// layer where std 0.01 does not.
+#[test]
+fn histograms_show_sigmoid_saturation_under_a_large_init() {
+    let (Some(data), Some(python)) = (real_mnist(), std::env::var_os("KILN_TB_PYTHON")) else {
+        eprintln!(
+            "skipped: needs KILN_DATA_DIR (real MNIST) and KILN_TB_PYTHON (.ci/run sets both)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let study = dir.path().join("study");
+    std::fs::create_dir(&study).unwrap();
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../experiments/sigmoid_init"
+    );
+    for variant in ["std0.01.toml", "std1.0.toml"] {
+        std::fs::copy(Path::new(source).join(variant), study.join(variant)).unwrap();
+    }
+    let logs = dir.path().join("logs");
+    let out = runner(dir.path())
+        .arg("sweep")
+        .arg(&study)
+        .arg("--logdir")
+        .arg(&logs)
+        .args(["--set", "train.epochs=1", "--set", "data.limit_train=2000"])
+        .args([
+            "--set",
+            "log.histograms_every=1",
+            "--set",
+            "log.histogram_examples=500",
+        ])
+        .env("KILN_DATA_DIR", std::path::absolute(&data).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let histograms = |variant: &str| -> serde_json::Value {
+        let run = single_run(&logs.join("study").join(variant));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check_histograms.py");
+        let check = Command::new(&python)
+            .arg(script)
+            .arg(&run)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&check.stdout).into_owned();
+        assert!(check.status.success(), "{text}{}", stderr(&check));
+        serde_json::from_str(&text).unwrap()
+    };
+    let large = histograms("std1.0");
+    let small = histograms("std0.01");
+    for h in [&large, &small] {
+        let tags = h.as_object().unwrap();
+        for (tag, num) in [
+            ("weights/01_linear_sigmoid/weight", 78_400.0),
+            ("weights/01_linear_sigmoid/bias", 100.0),
+            ("weights/03_linear/weight", 300.0),
+            ("activations/01_linear_sigmoid/pre", 500.0 * 100.0),
+            ("activations/01_linear_sigmoid/post", 500.0 * 100.0),
+            ("activations/02_linear_sigmoid/post", 500.0 * 30.0),
+            ("activations/03_linear/pre", 500.0 * 10.0),
+        ] {
+            let rows = tags[tag].as_array().unwrap_or_else(|| panic!("no {tag}"));
+            let steps: Vec<i64> = rows.iter().map(|r| r["step"].as_i64().unwrap()).collect();
+            assert_eq!(steps, [0, 1], "{tag}");
+            assert_eq!(rows[0]["num"].as_f64(), Some(num), "{tag}");
+        }
+        // The last layer has no activation, so no `post`.
+        assert!(!tags.contains_key("activations/03_linear/post"));
+    }
+    let edges =
+        |h: &serde_json::Value| h["activations/01_linear_sigmoid/post"][0]["edges"].as_f64();
+    let (large_edges, small_edges) = (edges(&large).unwrap(), edges(&small).unwrap());
+    assert!(
+        large_edges > 0.5,
+        "std 1.0: {large_edges} of the outputs at 0 or 1"
+    );
+    assert!(
+        small_edges < 0.1,
+        "std 0.01: {small_edges} of the outputs at the ends"
+    );
+    let post_max = small["activations/01_linear_sigmoid/post"][0]["max"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        post_max < 0.7,
+        "std 0.01 keeps sigmoid outputs near 0.5: max {post_max}"
+    );
+}
+
+/// Ctrl-C stops a sweep: the run in flight is interrupted (logs flushed, no result), no new run
+/// starts, exit 130; the same command again runs only what did not complete.
+#[test]
+fn an_interrupted_sweep_resumes_with_only_the_missing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(synthetic_experiment(dir.path(), 1, 2000)).unwrap();
+    let study = dir.path().join("study");
+    std::fs::create_dir(&study).unwrap();
+    let variant = |file: &str, name: &str, epochs: usize| {
+        let text = base
+            .replace("name = \"syn\"", &format!("name = \"{name}\""))
+            .replace("epochs = 1", &format!("epochs = {epochs}"));
+        std::fs::write(study.join(file), text).unwrap();
+    };
+    variant("a.toml", "first", 1);
+    variant("b.toml", "long", 1500);
+    variant("c.toml", "last", 1);
+    let logs = dir.path().join("logs");
+    let sweep = || {
+        let mut cmd = runner(dir.path());
+        cmd.args(["sweep", "--jobs", "1", "--logdir"])
+            .arg(&logs)
+            .arg(&study);
+        cmd
+    };
+    let results = |name: &str| -> usize {
+        std::fs::read_dir(logs.join("study").join(name))
+            .map(|runs| {
+                runs.filter(|r| r.as_ref().unwrap().path().join("result.toml").is_file())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+
+    let child = sweep()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !logs.join("study/long").is_dir() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("sweep interrupted with 1 of 3 runs complete") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert_eq!(results("first"), 1);
+    assert_eq!(results("long"), 0, "the interrupted run left no result");
+    assert!(
+        !logs.join("study/last").exists(),
+        "no run started after Ctrl-C"
+    );
+
+    let out = sweep().output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("3 runs, 1 already complete"),
+        "{}",
+        stdout(&out)
+    );
+    for name in ["first", "long", "last"] {
+        assert_eq!(results(name), 1, "{name} completed once");
+    }
+    let csv = std::fs::read_to_string(logs.join("study/summary.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        4,
+        "all three runs in the summary: {csv}"
+    );
+}

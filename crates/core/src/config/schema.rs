@@ -491,12 +491,22 @@ pub struct LogConfig {
     /// Write `batch_loss` every N training steps (0: never).
     #[serde(default = "one_usize")]
     pub batch_loss_every: usize,
+    /// Write per-layer histograms of the parameters and of the pre- and post-activation
+    /// outputs every N epochs, and once before training (0: never). Off by default, as in
+    /// Keras's TensorBoard callback: they cost an extra forward pass and disk space.
+    #[serde(default)]
+    pub histograms_every: usize,
+    /// How many test examples (the first ones) the activation histograms are taken over.
+    #[serde(default = "histogram_examples")]
+    pub histogram_examples: usize,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             batch_loss_every: 1,
+            histograms_every: 0,
+            histogram_examples: histogram_examples(),
         }
     }
 }
@@ -510,6 +520,9 @@ fn one() -> f64 {
 }
 fn one_usize() -> usize {
     1
+}
+fn histogram_examples() -> usize {
+    1000
 }
 fn pixel_max() -> f64 {
     255.0

@@ -54,6 +54,7 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
     check_optimizer(&mut p, &config.optimizer);
     check_schedule(&mut p, &config.schedule, config.optimizer.lr());
     check_train(&mut p, &config.train);
+    check_log(&mut p, &config.log);
     p.found
 }
 
@@ -361,5 +362,13 @@ fn check_train(p: &mut Problems, train: &TrainConfig) {
         train.eval_batch_size > 0,
         "train.eval_batch_size",
         "must be at least 1",
+    );
+}
+
+fn check_log(p: &mut Problems, log: &LogConfig) {
+    p.check(
+        log.histograms_every == 0 || log.histogram_examples > 0,
+        "log.histogram_examples",
+        "must be at least 1 when log.histograms_every is set",
     );
 }

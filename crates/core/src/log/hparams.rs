@@ -64,12 +64,23 @@ pub fn session_start(config: &ExperimentConfig, keys: &[String], start_secs: f64
 }
 
 /// The session end summary: the run finished (`ok`) or failed.
-pub fn session_end(ok: bool, end_secs: f64) -> Summary {
+/// How a run ended, as the HParams dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Success,
+    /// The run stopped on its own (divergence).
+    Failure,
+    /// Interrupted (Ctrl-C, SIGTERM); a sweep re-runs it. Shown as "unknown".
+    Aborted,
+}
+
+pub fn session_end(end: RunEnd, end_secs: f64) -> Summary {
     let mut info = SessionEndInfo::new();
-    info.set_status(if ok {
-        Status::STATUS_SUCCESS
-    } else {
-        Status::STATUS_FAILURE
+    info.set_status(match end {
+        RunEnd::Success => Status::STATUS_SUCCESS,
+        RunEnd::Failure => Status::STATUS_FAILURE,
+        // TensorBoard has no "aborted"; "unknown" at least does not call it a failure.
+        RunEnd::Aborted => Status::STATUS_UNKNOWN,
     });
     info.set_end_time_secs(end_secs);
     let mut data = HParamsPluginData::new();

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod events;
+pub mod histogram;
 pub mod hparams;
 pub mod run_dir;
 
@@ -38,10 +39,10 @@ impl RunLog {
         self.session.flush()
     }
 
-    /// Marks the HParams session finished (or failed) and flushes everything.
-    pub fn finish(&mut self, ok: bool) -> Result<()> {
+    /// Marks how the HParams session ended and flushes everything.
+    pub fn finish(&mut self, end: hparams::RunEnd) -> Result<()> {
         let now = events::wall_time();
-        self.session.summary(hparams::session_end(ok, now), 0)?;
+        self.session.summary(hparams::session_end(end, now), 0)?;
         self.flush()
     }
 }

@@ -241,34 +241,140 @@ fn pad([h, w]: [usize; 2]) -> PaddingConfig2d {
 
 impl Layer {
     fn forward(&self, act: Act) -> Act {
+        let (pre, f) = self.pre_activation(act);
+        pre.apply(f)
+    }
+
+    /// The layer's output before its activation, and that activation (identity for layers
+    /// that have none).
+    fn pre_activation(&self, act: Act) -> (Act, ActivationFn) {
+        use ActivationFn::Identity;
         match self {
-            Layer::Dense(d) => Act::Flat(apply(d.activation, d.linear.forward(act.flat()))),
-            Layer::Conv(c) => Act::Image(apply(c.activation, c.conv.forward(act.image()))),
+            Layer::Dense(d) => (Act::Flat(d.linear.forward(act.flat())), d.activation),
+            Layer::Conv(c) => (Act::Image(c.conv.forward(act.image())), c.activation),
             Layer::Norm(n) => match act {
-                Act::Flat(t) => Act::Flat(apply(n.activation, n.norm.forward(t))),
-                Act::Image(t) => Act::Image(apply(n.activation, n.norm.forward(t))),
+                Act::Flat(t) => (Act::Flat(n.norm.forward(t)), n.activation),
+                Act::Image(t) => (Act::Image(n.norm.forward(t)), n.activation),
             },
-            Layer::MaxPool(p) => Act::Image(p.forward(act.image())),
-            Layer::AvgPool(p) => Act::Image(p.forward(act.image())),
-            Layer::AdaptiveAvgPool(p) => Act::Image(p.forward(act.image())),
+            Layer::MaxPool(p) => (Act::Image(p.forward(act.image())), Identity),
+            Layer::AvgPool(p) => (Act::Image(p.forward(act.image())), Identity),
+            Layer::AdaptiveAvgPool(p) => (Act::Image(p.forward(act.image())), Identity),
             Layer::Dropout(d) => match act {
-                Act::Flat(t) => Act::Flat(d.forward(t)),
-                Act::Image(t) => Act::Image(d.forward(t)),
+                Act::Flat(t) => (Act::Flat(d.forward(t)), Identity),
+                Act::Image(t) => (Act::Image(d.forward(t)), Identity),
             },
             Layer::Op(op) => match &op.kind {
-                OpKind::Flatten => Act::Flat(act.flat()),
-                OpKind::Reshape(shape) => Act::Flat(act.flat()).reshape(shape),
-                OpKind::Activation(a) => match act {
-                    Act::Flat(t) => Act::Flat(apply(*a, t)),
-                    // Softmax over an image's features, as over a flat vector.
-                    Act::Image(t) => Act::Image(apply(*a, t)),
-                },
+                OpKind::Flatten => (Act::Flat(act.flat()), Identity),
+                OpKind::Reshape(shape) => (Act::Flat(act.flat()).reshape(shape), Identity),
+                OpKind::Activation(a) => (act, *a),
             },
         }
+    }
+
+    /// The layer's parameters (not its running statistics), named as in PyTorch.
+    fn parameters(&self) -> Vec<(&'static str, Tensor<1>)> {
+        let mut out = Vec::new();
+        let mut push = |name, t: Option<Tensor<1>>| {
+            if let Some(t) = t {
+                out.push((name, t));
+            }
+        };
+        match self {
+            Layer::Dense(d) => {
+                push("weight", Some(flat(d.linear.weight.val())));
+                push("bias", d.linear.bias.as_ref().map(|b| b.val()));
+            }
+            Layer::Conv(c) => {
+                push("weight", Some(flat(c.conv.weight.val())));
+                push("bias", c.conv.bias.as_ref().map(|b| b.val()));
+            }
+            Layer::Norm(n) => {
+                push("weight", Some(n.norm.gamma.val()));
+                push("bias", Some(n.norm.beta.val()));
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Every element of `t` in one dimension.
+fn flat<const D: usize>(t: Tensor<D>) -> Tensor<1> {
+    let n = t.shape().num_elements();
+    t.reshape([n])
+}
+
+/// What one layer did to a batch, for histograms: its output before and after its activation
+/// (`post` is `None` when the activation is the identity).
+pub struct LayerTrace {
+    /// Position in the layer list, from 0.
+    pub index: usize,
+    pub pre: Tensor<1>,
+    pub post: Option<Tensor<1>>,
+}
+
+impl Network {
+    /// Runs `x` through the network, keeping each layer's output before and after its
+    /// activation. Layers that only move data (flatten, reshape, pooling, dropout) are left out.
+    pub fn trace(&self, x: Tensor<2>) -> Vec<LayerTrace> {
+        let mut act = Act::Flat(x).reshape(&self.input);
+        let mut traces = Vec::new();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let (pre, f) = layer.pre_activation(act);
+            let post = pre.clone().apply(f);
+            let keep = matches!(
+                layer,
+                Layer::Dense(_)
+                    | Layer::Conv(_)
+                    | Layer::Norm(_)
+                    | Layer::Op(Op {
+                        kind: OpKind::Activation(_)
+                    })
+            );
+            if keep {
+                traces.push(LayerTrace {
+                    index,
+                    pre: pre.flat_all(),
+                    post: (f != ActivationFn::Identity).then(|| post.clone().flat_all()),
+                });
+            }
+            act = post;
+        }
+        traces
+    }
+
+    /// Each layer's parameters as `(layer index, "weight" | "bias", values)`.
+    pub fn parameters(&self) -> Vec<(usize, &'static str, Tensor<1>)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, layer)| {
+                layer
+                    .parameters()
+                    .into_iter()
+                    .map(move |(name, t)| (i, name, t))
+            })
+            .collect()
     }
 }
 
 impl Act {
+    fn apply(self, f: ActivationFn) -> Act {
+        match self {
+            Act::Flat(t) => Act::Flat(apply(f, t)),
+            // Softmax over an image's features, as over a flat vector.
+            Act::Image(t) => Act::Image(apply(f, t)),
+        }
+    }
+
+    /// Every value of the batch in one dimension.
+    fn flat_all(self) -> Tensor<1> {
+        match self {
+            Act::Flat(t) => flat(t),
+            Act::Image(t) => flat(t),
+        }
+    }
+
     /// Collapses to `[batch, features]` (a no-op on flat activations).
     fn flat(self) -> Tensor<2> {
         match self {

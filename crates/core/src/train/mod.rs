@@ -2,6 +2,7 @@
 //! TensorBoard scalars and a console line per epoch.
 
 mod data;
+mod histograms;
 mod loss;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub use loss::Objective;
 use crate::config::{self, ExperimentConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::log::hparams::RunEnd;
 use crate::log::{Console, RunLog, run_dir};
 use crate::model::{self, LayerPlan, Network};
 use crate::optim::{self, Schedule};
@@ -192,6 +194,24 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         dir.display()
     ));
 
+    // Histograms at epoch 0 (as initialised), every N epochs, and at the last epoch.
+    let histograms_every = config.log.histograms_every;
+    let write_histograms = |log: &mut RunLog, network: &Network, epoch: usize| {
+        let due = epoch.is_multiple_of(histograms_every) || epoch == config.train.epochs;
+        if histograms_every > 0 && due {
+            histograms::write(
+                &mut log.train,
+                &network.valid(),
+                &plans,
+                &test_set,
+                config.log.histogram_examples,
+                epoch,
+            )?;
+        }
+        Result::Ok(())
+    };
+    write_histograms(&mut log, &network, 0)?;
+
     let mut history = Vec::with_capacity(config.train.epochs);
     let mut global_step = 0usize;
     for epoch in 1..=config.train.epochs {
@@ -219,7 +239,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             global_step += 1;
             seen += indices.len();
             if !batch_loss.is_finite() {
-                log.finish(false)?;
+                log.finish(RunEnd::Failure)?;
                 return Err(Error::Run(format!(
                     "the training loss became {batch_loss} at epoch {epoch}, step {} (global step {global_step}); the learning rate (optimizer.lr = {}) is probably too high for this network: try a smaller one. Logs up to this step are in {}",
                     step + 1,
@@ -238,7 +258,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
                 .as_ref()
                 .is_some_and(|f| f.load(Ordering::Relaxed))
             {
-                log.flush()?;
+                log.finish(RunEnd::Aborted)?;
                 return Err(Error::Interrupted {
                     epoch,
                     step: step + 1,
@@ -265,6 +285,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             train_seconds,
         };
         write_epoch(&mut log, &metrics)?;
+        write_histograms(&mut log, &network, epoch)?;
         console.end_epoch(&format!(
             "epoch {epoch:>3}/{}  loss {:.4}  acc {:.4}  test_loss {:.4}  test_acc {:.4}  lr {:.3e}  {:.2}s ({:.0} samples/s)",
             config.train.epochs,
@@ -278,7 +299,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         ));
         history.push(metrics);
     }
-    log.finish(true)?;
+    log.finish(RunEnd::Success)?;
     Ok(RunSummary {
         run_dir: dir,
         epochs: history,

@@ -34,3 +34,9 @@ pub fn device(backend: Backend) -> Result<Device> {
         }
     }
 }
+
+/// Whether `backend` keeps tensors in host memory, where kiln's fused optimizers
+/// ([`crate::optim::fused`]) read and write parameters without a device transfer.
+pub fn host_memory(backend: Backend) -> bool {
+    matches!(backend, Backend::Flex)
+}

@@ -1,4 +1,8 @@
-//! `[optimizer]` and `[schedule]` -> Burn's own optimizers and learning-rate schedulers.
+//! `[optimizer]` and `[schedule]` -> Burn's own optimizers and learning-rate schedulers, or
+//! on the flex backend kiln's fused Adam/AdamW/SGD ([`fused`]), which compute the same update
+//! in one pass.
+
+pub mod fused;
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
@@ -6,10 +10,44 @@ use burn::optim::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
+};
+
+use crate::model::Network;
 
 use crate::config::{OptimizerConfig, ScheduleConfig};
 use crate::error::{Error, Result};
+
+/// The optimizer of a run: kiln's fused one where it covers the kind and the parameters live in
+/// host memory, Burn's otherwise.
+pub enum Optimizer {
+    Fused(fused::FusedOptimizer),
+    Burn(ModuleOptimizer),
+}
+
+impl Optimizer {
+    /// `host_memory`: the backend's tensors are host memory (flex), so reading a parameter out
+    /// and back costs a copy, not a device transfer.
+    pub fn new(config: &OptimizerConfig, host_memory: bool) -> Self {
+        match fused::FusedOptimizer::new(config).filter(|_| host_memory) {
+            Some(fused) => Optimizer::Fused(fused),
+            None => Optimizer::Burn(optimizer(config)),
+        }
+    }
+
+    pub fn step(
+        &mut self,
+        lr: &ModuleLearningRate,
+        network: Network,
+        grads: GradientsParams,
+    ) -> Network {
+        match self {
+            Optimizer::Fused(o) => o.step(lr.base(), network, grads),
+            Optimizer::Burn(o) => o.step(lr.clone(), network, grads),
+        }
+    }
+}
 
 /// Burn's optimizer for `config`, with PyTorch's semantics for every option kiln exposes.
 pub fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {

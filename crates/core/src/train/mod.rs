@@ -167,7 +167,10 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
     device.seed(seed);
     let ad_device = device.clone().autodiff();
     let mut network = Network::new(&config.model, &config.init, &input, &plans, &ad_device);
-    let mut optimizer = optim::optimizer(&config.optimizer);
+    let mut optimizer = optim::Optimizer::new(
+        &config.optimizer,
+        crate::backend::host_memory(config.backend),
+    );
 
     let features = dataset.features();
     let source = dataset.source.clone();
@@ -234,7 +237,7 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             });
             let grads = GradientsParams::from_grads(loss.backward(), &network);
             let batch_loss: f32 = loss.inner().into_scalar();
-            network = optimizer.step(lr.clone(), network, grads);
+            network = optimizer.step(&lr, network, grads);
 
             global_step += 1;
             seen += indices.len();

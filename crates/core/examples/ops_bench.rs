@@ -1,0 +1,86 @@
+//! Times forward + backward of candidate layer implementations at cnn_bn's shapes.
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::BatchNormConfig;
+use burn::nn::pool::MaxPool2dConfig;
+use burn::tensor::{Device, Distribution, Tensor, s};
+
+fn time<F: FnMut()>(name: &str, mut f: F) {
+    for _ in 0..3 {
+        f();
+    }
+    let mut v = Vec::new();
+    for _ in 0..15 {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    v.sort_by(f64::total_cmp);
+    println!(
+        "{name:40} median {:.2} ms (min {:.2})",
+        v[v.len() / 2],
+        v[0]
+    );
+}
+
+fn main() {
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let base = Tensor::<4>::random([64, 32, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let input = || base.clone().autodiff().require_grad();
+    let sync = |t: Tensor<4>| {
+        let _: f32 = t.sum().into_scalar();
+    };
+    let run = |name: &str, f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+        time(&format!("{name} fwd"), || {
+            sync(f(base.clone()));
+        });
+        time(&format!("{name} fwd+bwd"), || {
+            let x = input();
+            let y = f(x.clone());
+            let g = y.sum().backward();
+            let gx = x.grad(&g).unwrap();
+            sync(gx);
+        });
+    };
+    let pool = MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init();
+    run("maxpool stock", &|x| pool.forward(x));
+    run("maxpool reshape+max_dim", &|x| {
+        let [b, c, h, w] = x.dims();
+        x.reshape([b, c, h / 2, 2, w / 2, 2])
+            .max_dim(5)
+            .max_dim(3)
+            .reshape([b, c, h / 2, w / 2])
+    });
+    run("maxpool 4 strided slices", &|x| {
+        let a = x.clone().slice(s![.., .., 0..;2, 0..;2]);
+        let b = x.clone().slice(s![.., .., 0..;2, 1..;2]);
+        let c = x.clone().slice(s![.., .., 1..;2, 0..;2]);
+        let d = x.slice(s![.., .., 1..;2, 1..;2]);
+        a.max_pair(b).max_pair(c.max_pair(d))
+    });
+    let bn = BatchNormConfig::new(32).init(&ad);
+    run("batchnorm stock", &|x| bn.forward(x));
+    run("batchnorm by reductions", &|x| {
+        let [b, c, h, w] = x.dims();
+        let flat = x.reshape([b, c, h * w]);
+        let mean = flat.clone().mean_dim(2).mean_dim(0);
+        let centred = flat - mean;
+        let var = centred.clone().square().mean_dim(2).mean_dim(0);
+        let y = centred / (var + 1e-5).sqrt();
+        y.reshape([b, c, h, w])
+    });
+    run("relu", &|x| burn::tensor::activation::relu(x));
+    let conv = burn::nn::conv::Conv2dConfig::new([1, 32], [5, 5])
+        .with_padding(burn::nn::PaddingConfig2d::Explicit(2, 2, 2, 2))
+        .init(&ad);
+    let img = Tensor::<4>::random([64, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    time("conv stock fwd+bwd(weights)", || {
+        let y = conv.forward(img.clone().autodiff());
+        let g = y.sum().backward();
+        let gw = conv.weight.val().grad(&g).unwrap();
+        sync(gw);
+    });
+    let _ = conv.valid();
+}

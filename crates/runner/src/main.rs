@@ -70,8 +70,11 @@ enum Command {
     },
     /// Run every experiment (*.toml) of a folder, in parallel, and rank them by test accuracy.
     Sweep {
-        /// A folder of experiment files (sub-folders are not read).
+        /// A folder of experiment files (sub-folders only with --recursive), or a sweep file.
         path: PathBuf,
+        /// Also run the experiments in the folder's sub-folders.
+        #[arg(long, short)]
+        recursive: bool,
         /// Override a config value in every run (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -114,8 +117,10 @@ fn main() -> ExitCode {
             jobs,
             quiet,
             force,
+            recursive,
         }) => sweep::run(&sweep::SweepArgs {
             path,
+            recursive: *recursive,
             sets,
             logdir,
             jobs: *jobs,

@@ -23,6 +23,8 @@ pub use children::interrupt_when_parent_dies;
 /// What `runner sweep` was asked to do.
 pub struct SweepArgs<'a> {
     pub path: &'a Path,
+    /// Read the experiments of sub-folders too.
+    pub recursive: bool,
     pub sets: &'a [String],
     pub logdir: &'a Path,
     pub jobs: Option<usize>,
@@ -69,7 +71,7 @@ pub struct RunResult {
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
 pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     let (name, all_jobs) = if args.path.is_dir() {
-        let jobs = experiments(args.path)?
+        let jobs = experiments(args.path, args.recursive)?
             .into_iter()
             .map(|file| Job {
                 label: file.display().to_string(),
@@ -197,26 +199,40 @@ fn with_varying_keys(mut jobs: Vec<Job>, user_sets: &[String]) -> Vec<Job> {
     jobs
 }
 
-/// The experiment files of a sweep folder, sorted.
-fn experiments(path: &Path) -> Result<Vec<PathBuf>, Error> {
-    let entries = std::fs::read_dir(path).map_err(|e| {
+/// The experiment files of a sweep folder (and of its sub-folders when `recursive`), sorted.
+fn experiments(path: &Path, recursive: bool) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    collect(path, recursive, &mut files).map_err(|e| {
         Error::Config(format!(
             "cannot read the sweep folder {} ({e}); give a folder of .toml experiments",
             path.display()
         ))
     })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-        .collect();
     files.sort();
     if files.is_empty() {
         return Err(Error::Config(format!(
-            "{} holds no .toml experiments",
-            path.display()
+            "{} holds no .toml experiments{}",
+            path.display(),
+            if recursive {
+                ""
+            } else {
+                " (add --recursive to read its sub-folders)"
+            }
         )));
     }
     Ok(files)
+}
+
+fn collect(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() && recursive {
+            collect(&path, true, files)?;
+        } else if path.is_file() && path.extension().is_some_and(|x| x == "toml") {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn sweep_name(path: &Path) -> String {

@@ -998,3 +998,36 @@ fn an_interrupted_sweep_resumes_with_only_the_missing_runs() {
         "all three runs in the summary: {csv}"
     );
 }
+
+#[test]
+fn sub_folders_of_a_sweep_are_read_only_with_recursive() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(synthetic_experiment(dir.path(), 1, 200)).unwrap();
+    let study = dir.path().join("study");
+    std::fs::create_dir_all(study.join("deeper")).unwrap();
+    std::fs::write(study.join("top.toml"), base.replace("\"syn\"", "\"top\"")).unwrap();
+    std::fs::write(
+        study.join("deeper/inner.toml"),
+        base.replace("\"syn\"", "\"inner\""),
+    )
+    .unwrap();
+    let sweep = |logs: &str, recursive: bool| {
+        let mut cmd = runner(dir.path());
+        cmd.args(["sweep", "--logdir", logs]).arg(&study);
+        if recursive {
+            cmd.arg("--recursive");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(dir.path().join(logs).join("study/summary.csv")).unwrap()
+    };
+    let flat = sweep("flat", false);
+    assert_eq!(flat.lines().count(), 2, "{flat}");
+    assert!(
+        flat.contains("\"top\"") && !flat.contains("inner"),
+        "{flat}"
+    );
+    let all = sweep("all", true);
+    assert_eq!(all.lines().count(), 3, "{all}");
+    assert!(all.contains("\"inner\""), "{all}");
+}

@@ -288,18 +288,12 @@ fn ctrl_c_flushes_the_logs_and_exits_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first epoch to be logged, then interrupt.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !logs.join("syn").is_dir() || std::fs::read_dir(logs.join("syn")).unwrap().count() == 0 {
-        assert!(std::time::Instant::now() < deadline, "runner never started");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // Wait for the run folder, let it train a while, then interrupt.
+    wait_until("runner never started", || {
+        std::fs::read_dir(logs.join("syn")).is_ok_and(|mut d| d.next().is_some())
+    });
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -318,6 +312,24 @@ fn ctrl_c_flushes_the_logs_and_exits_130() {
         std::fs::metadata(events).unwrap().len() > 100,
         "events were flushed"
     );
+}
+
+/// Polls `ready` for up to a minute; fails the test with `what` if it never holds.
+fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGINT to `child`, as Ctrl-C would.
+fn sigint(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 /// The one run folder under `experiment_dir`.
@@ -953,20 +965,11 @@ fn an_interrupted_sweep_resumes_with_only_the_missing_runs() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !logs.join("study/long").is_dir() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the long run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until("the long run never started", || {
+        logs.join("study/long").is_dir()
+    });
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");

@@ -134,6 +134,8 @@ impl ModuleMapper for Mapper<'_> {
         let mut values = inner.into_data();
         let grad = grad.into_data();
         let state = self.optimizer.states.entry(id).or_default();
+        // kiln creates every parameter in float32 (data, init and Burn's layers), so both
+        // slices are f32; nothing else reaches this optimizer.
         if let (Ok(p), Ok(g)) = (values.as_mut_slice::<f32>(), grad.as_slice::<f32>()) {
             update(self.optimizer.rule, state, self.lr, p, g);
         }

@@ -60,7 +60,11 @@ fn main() {
         let d = x.slice(s![.., .., 1..;2, 1..;2]);
         a.max_pair(b).max_pair(c.max_pair(d))
     });
+    run("maxpool kiln kernel", &|x| kiln_core::kernels::max_pool2x2(x));
     let bn = BatchNormConfig::new(32).init(&ad);
+    run("batchnorm kiln kernel", &|x| {
+        kiln_core::kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5).0
+    });
     run("batchnorm stock", &|x| bn.forward(x));
     run("batchnorm by reductions", &|x| {
         let [b, c, h, w] = x.dims();
@@ -81,6 +85,28 @@ fn main() {
         let g = y.sum().backward();
         let gw = conv.weight.val().grad(&g).unwrap();
         sync(gw);
+    });
+    time("conv kiln kernel fwd+bwd(weights)", || {
+        let x = img.clone().autodiff();
+        let y = kiln_core::kernels::conv2d(
+            x,
+            conv.weight.val(),
+            conv.bias.as_ref().unwrap().val(),
+            [1, 1],
+            [2, 2],
+        );
+        let g = y.sum().backward();
+        let gw = conv.weight.val().grad(&g).unwrap();
+        sync(gw);
+    });
+    time("conv kiln kernel fwd", || {
+        sync(kiln_core::kernels::conv2d(
+            img.clone(),
+            conv.weight.val().inner(),
+            conv.bias.as_ref().unwrap().val().inner(),
+            [1, 1],
+            [2, 2],
+        ));
     });
     let _ = conv.valid();
 }

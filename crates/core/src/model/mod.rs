@@ -1,6 +1,7 @@
 //! Layer specs -> a Burn module: shape inference ([`shape`]), initialisation ([`init`]) and the
 //! network itself ([`network`]).
 
+mod host_layers;
 pub mod init;
 pub mod network;
 pub mod shape;

@@ -3,6 +3,8 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use super::host_layers;
 use burn::nn::pool::{
     AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig, MaxPool2d,
     MaxPool2dConfig,
@@ -251,12 +253,15 @@ impl Layer {
         use ActivationFn::Identity;
         match self {
             Layer::Dense(d) => (Act::Flat(d.linear.forward(act.flat())), d.activation),
-            Layer::Conv(c) => (Act::Image(c.conv.forward(act.image())), c.activation),
+            Layer::Conv(c) => (
+                Act::Image(host_layers::conv2d(&c.conv, act.image())),
+                c.activation,
+            ),
             Layer::Norm(n) => match act {
-                Act::Flat(t) => (Act::Flat(n.norm.forward(t)), n.activation),
-                Act::Image(t) => (Act::Image(n.norm.forward(t)), n.activation),
+                Act::Flat(t) => (Act::Flat(host_layers::batch_norm(&n.norm, t)), n.activation),
+                Act::Image(t) => (Act::Image(host_layers::batch_norm(&n.norm, t)), n.activation),
             },
-            Layer::MaxPool(p) => (Act::Image(p.forward(act.image())), Identity),
+            Layer::MaxPool(p) => (Act::Image(host_layers::max_pool2d(p, act.image())), Identity),
             Layer::AvgPool(p) => (Act::Image(p.forward(act.image())), Identity),
             Layer::AdaptiveAvgPool(p) => (Act::Image(p.forward(act.image())), Identity),
             Layer::Dropout(d) => match act {

@@ -1,0 +1,185 @@
+//! Training-mode BatchNorm over `[batch, channels, plane]` f32 data, forward and backward,
+//! in two passes each. Burn's generic version (swap_dims + reductions + broadcasts) copies
+//! the activation several times; at cnn_bn's shapes it was the largest cost of a step.
+//!
+//! Same arithmetic as Burn's `batch_norm_train`: batch mean and biased variance, which the
+//! caller folds into the running statistics.
+
+use rayon::prelude::*;
+
+/// The shape of the data: `batch` images of `channels` planes of `plane` values each.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    pub batch: usize,
+    pub channels: usize,
+    pub plane: usize,
+}
+
+impl Dims {
+    fn per_channel(&self) -> f64 {
+        (self.batch * self.plane) as f64
+    }
+
+    /// Sum of `f(values)` over every plane of channel `ch`, in f64 across planes.
+    fn channel_sum(&self, ch: usize, f: impl Fn(usize) -> f32) -> f64 {
+        (0..self.batch)
+            .map(|b| f((b * self.channels + ch) * self.plane) as f64)
+            .sum()
+    }
+}
+
+/// Returns (output, batch mean, biased batch variance).
+pub fn forward(
+    x: &[f32],
+    dims: Dims,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let plane = dims.plane;
+    let n = dims.per_channel();
+    let stats: Vec<(f32, f32)> = (0..dims.channels)
+        .into_par_iter()
+        .map(|ch| {
+            let mean = dims.channel_sum(ch, |at| x[at..at + plane].iter().sum()) / n;
+            let m = mean as f32;
+            let var = dims.channel_sum(ch, |at| {
+                x[at..at + plane].iter().map(|v| (v - m) * (v - m)).sum()
+            }) / n;
+            (m, var as f32)
+        })
+        .collect();
+    let (mean, var): (Vec<f32>, Vec<f32>) = stats.into_iter().unzip();
+    let scale: Vec<f32> = (0..dims.channels)
+        .map(|ch| gamma[ch] / (var[ch] as f64 + epsilon).sqrt() as f32)
+        .collect();
+    let mut out = vec![0.0f32; x.len()];
+    // One task per image: planes can be as small as one value (BatchNorm1d).
+    let image = dims.channels * plane;
+    out.par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .for_each(|(out, x)| {
+            for (ch, (out, x)) in out.chunks_mut(plane).zip(x.chunks(plane)).enumerate() {
+                let (s, shift) = (scale[ch], beta[ch] - mean[ch] * scale[ch]);
+                for (o, v) in out.iter_mut().zip(x) {
+                    *o = v * s + shift;
+                }
+            }
+        });
+    (out, mean, var)
+}
+
+/// Gradients (input, gamma, beta) of [`forward`] given the output's gradient `dy`.
+pub fn backward(
+    x: &[f32],
+    dy: &[f32],
+    dims: Dims,
+    gamma: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let plane = dims.plane;
+    let n = dims.per_channel();
+    // Per channel: sum(dy) and sum(dy * (x - mean)).
+    let sums: Vec<(f64, f64)> = (0..dims.channels)
+        .into_par_iter()
+        .map(|ch| {
+            let m = mean[ch];
+            let sum_dy = dims.channel_sum(ch, |at| dy[at..at + plane].iter().sum());
+            let sum_dy_xc = dims.channel_sum(ch, |at| {
+                dy[at..at + plane]
+                    .iter()
+                    .zip(&x[at..at + plane])
+                    .map(|(g, v)| g * (v - m))
+                    .sum()
+            });
+            (sum_dy, sum_dy_xc)
+        })
+        .collect();
+    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (*v as f64 + epsilon).sqrt()).collect();
+    let gamma_grad: Vec<f32> = sums
+        .iter()
+        .zip(&inv_std)
+        .map(|((_, s), i)| (s * i) as f32)
+        .collect();
+    let beta_grad: Vec<f32> = sums.iter().map(|(s, _)| *s as f32).collect();
+    // dx = a*dy + b*x + c per channel, from
+    // dx = gamma*inv_std * (dy - mean(dy) - (x-mean) * inv_std^2 * mean(dy*(x-mean))).
+    let coefficients: Vec<(f32, f32, f32)> = (0..dims.channels)
+        .map(|ch| {
+            let a = gamma[ch] as f64 * inv_std[ch];
+            let b = -a * inv_std[ch] * inv_std[ch] * sums[ch].1 / n;
+            let c = -a * sums[ch].0 / n - b * mean[ch] as f64;
+            (a as f32, b as f32, c as f32)
+        })
+        .collect();
+    let mut dx = vec![0.0f32; x.len()];
+    let image = dims.channels * plane;
+    dx.par_chunks_mut(image)
+        .zip(dy.par_chunks(image).zip(x.par_chunks(image)))
+        .for_each(|(dx, (dy, x))| {
+            let planes = dx.chunks_mut(plane).zip(dy.chunks(plane).zip(x.chunks(plane)));
+            for ((dx, (dy, x)), &(a, b, c)) in planes.zip(&coefficients) {
+                for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
+                    *d = a * g + b * v + c;
+                }
+            }
+        });
+    (dx, gamma_grad, beta_grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straight from the definitions, in f64.
+    fn reference(x: &[f32], dy: &[f32], dims: Dims, gamma: &[f32], beta: &[f32]) -> [Vec<f64>; 4] {
+        let eps = 1e-5;
+        let n = dims.per_channel();
+        let idx = |b: usize, ch: usize, p: usize| (b * dims.channels + ch) * dims.plane + p;
+        let (mut y, mut dx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        let (mut dg, mut db) = (vec![0.0; dims.channels], vec![0.0; dims.channels]);
+        for ch in 0..dims.channels {
+            let all: Vec<usize> = (0..dims.batch)
+                .flat_map(|b| (0..dims.plane).map(move |p| idx(b, ch, p)))
+                .collect();
+            let mean = all.iter().map(|&i| x[i] as f64).sum::<f64>() / n;
+            let var = all.iter().map(|&i| (x[i] as f64 - mean).powi(2)).sum::<f64>() / n;
+            let inv = 1.0 / (var + eps).sqrt();
+            let xhat = |i: usize| (x[i] as f64 - mean) * inv;
+            db[ch] = all.iter().map(|&i| dy[i] as f64).sum();
+            dg[ch] = all.iter().map(|&i| dy[i] as f64 * xhat(i)).sum();
+            for &i in &all {
+                y[i] = xhat(i) * gamma[ch] as f64 + beta[ch] as f64;
+                dx[i] = gamma[ch] as f64 * inv * (dy[i] as f64 - db[ch] / n - xhat(i) * dg[ch] / n);
+            }
+        }
+        [y, dx, dg, db]
+    }
+
+    fn close(got: &[f32], want: &[f64], tol: f64) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((*g as f64 - w).abs() <= tol * (1.0 + w.abs()), "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn forward_and_backward_match_the_definitions() {
+        let dims = Dims { batch: 3, channels: 4, plane: 10 };
+        let len = dims.batch * dims.channels * dims.plane;
+        // Offsets per channel make the centring matter.
+        let x: Vec<f32> = (0..len).map(|i| (i as f32 * 0.7).sin() * 2.0 + (i / 10 % 4) as f32).collect();
+        let dy: Vec<f32> = (0..len).map(|i| (i as f32 * 1.3).cos()).collect();
+        let gamma = [0.5, 1.0, 1.5, -2.0];
+        let beta = [0.0, 0.1, -0.3, 2.0];
+        let [y, dx, dg, db] = reference(&x, &dy, dims, &gamma, &beta);
+        let (out, mean, var) = forward(&x, dims, &gamma, &beta, 1e-5);
+        close(&out, &y, 1e-5);
+        let (gx, gg, gb) = backward(&x, &dy, dims, &gamma, &mean, &var, 1e-5);
+        close(&gx, &dx, 1e-4);
+        close(&gg, &dg, 1e-4);
+        close(&gb, &db, 1e-4);
+    }
+}

@@ -1,0 +1,122 @@
+//! CPU kernels for the layers where Burn's generic flex path is slow: training-mode
+//! BatchNorm, 2x2 max-pooling and 2-D convolution, each with its own backward pass.
+//!
+//! They plug into Burn as a backend extension ([`HostKernels`]) implemented for `Flex` (the
+//! kernels, [`flex`]) and for `Autodiff<B>` (the backward graph, [`autodiff`]), so that
+//! `Tensor`s on a flex device, with or without autodiff, route to them. Any other backend
+//! keeps Burn's stock layers: [`enabled`] says which to use. The math is in plain functions
+//! over slices ([`batch_norm`], [`max_pool`], [`conv`]), each unit-tested against its
+//! definition.
+
+mod autodiff;
+pub mod batch_norm;
+pub mod conv;
+mod flex;
+mod gemm;
+pub mod max_pool;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Dispatch, DispatchDevice, backend_extension};
+use burn::tensor::{DType, Tensor};
+
+#[backend_extension(Autodiff, Flex)]
+pub trait HostKernels: burn::backend::Backend {
+    /// Training BatchNorm over `[batch, channels, ...]`: (output, batch mean, biased variance).
+    fn host_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients (input, gamma, beta) of [`Self::host_batch_norm_train`].
+    fn host_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Max-pooling with a 2x2 window and stride 2 over `[batch, channels, h, w]`.
+    fn host_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    fn host_max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>)
+    -> FloatTensor<Self>;
+
+    /// Convolution, groups 1 and dilation 1, `padding` on both sides of each dimension.
+    fn host_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+
+    /// Gradients (weight, bias) of [`Self::host_conv2d`].
+    fn host_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradient of the input of [`Self::host_conv2d`].
+    fn host_conv2d_input_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether `x` can take these kernels: f32 on a flex device (with or without autodiff).
+/// Calling them on any other backend would panic in Burn's dispatch.
+pub fn enabled<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// Training-mode BatchNorm of `x`; returns (output, batch mean, biased batch variance).
+pub fn batch_norm_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let (y, mean, var) = Dispatch::host_batch_norm_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    (
+        Tensor::from_dispatch(y),
+        Tensor::from_dispatch(mean),
+        Tensor::from_dispatch(var),
+    )
+}
+
+/// 2x2 max-pooling with stride 2, no padding.
+pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::host_max_pool2x2(x.into_dispatch()))
+}
+
+/// 2-D convolution with bias, groups 1, dilation 1, symmetric padding.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::host_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        stride,
+        padding,
+    ))
+}

@@ -1,0 +1,56 @@
+//! Burn's conv, max-pool and BatchNorm layers, run through [`crate::kernels`] where those
+//! cover the layer's settings and the tensor is on flex, and through the layer's own
+//! `forward` otherwise. Same parameters, same results (within rounding), same running
+//! statistics.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::tensor::Tensor;
+
+use crate::kernels;
+
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let fits = conv.dilation == [1, 1] && conv.groups == 1 && kernels::enabled(&x);
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => Some([0, 0]),
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            Some([top, left])
+        }
+        _ => None,
+    };
+    match (padding, &conv.bias) {
+        (Some(padding), Some(bias)) if fits => {
+            kernels::conv2d(x, conv.weight.val(), bias.val(), conv.stride, padding)
+        }
+        _ => conv.forward(x),
+    }
+}
+
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    let two = pool.kernel_size == [2, 2] && pool.stride == [2, 2] && pool.dilation == [1, 1];
+    let unpadded = matches!(pool.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0));
+    if two && unpadded && !pool.ceil_mode && kernels::enabled(&x) {
+        kernels::max_pool2x2(x)
+    } else {
+        pool.forward(x)
+    }
+}
+
+/// In training mode (an autodiff device and a layer not frozen, Burn's own test), the batch
+/// statistics normalise and are folded into the running ones with Burn's momentum rule.
+pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let training = x.device().is_autodiff() && norm.training.is_enabled();
+    if !training || !kernels::enabled(&x) {
+        return norm.forward(x);
+    }
+    let device = x.device();
+    let (y, mean, var) = kernels::batch_norm_train(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+    let momentum = norm.momentum;
+    let update = |running: Tensor<1>, batch: Tensor<1>| {
+        (running.to_device(&device) * (1.0 - momentum) + batch.detach() * momentum).detach()
+    };
+    norm.running_mean.update(update(norm.running_mean.value_sync(), mean));
+    norm.running_var.update(update(norm.running_var.value_sync(), var));
+    y
+}

@@ -25,6 +25,7 @@ fn time<F: FnMut()>(name: &str, mut f: F) {
 }
 
 fn main() {
+    raw();
     let device = Device::flex();
     let ad = device.clone().autodiff();
     let base = Tensor::<4>::random([64, 32, 28, 28], Distribution::Normal(0.0, 1.0), &device);
@@ -60,10 +61,15 @@ fn main() {
         let d = x.slice(s![.., .., 1..;2, 1..;2]);
         a.max_pair(b).max_pair(c.max_pair(d))
     });
-    run("maxpool kiln kernel", &|x| kiln_core::kernels::max_pool2x2(x));
+    run("maxpool kiln kernel", &|x| {
+        kiln_core::kernels::max_pool2x2(x)
+    });
     let bn = BatchNormConfig::new(32).init(&ad);
     run("batchnorm kiln kernel", &|x| {
-        kiln_core::kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5).0
+        kiln_core::kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5, false).0
+    });
+    run("batchnorm+relu kiln kernel", &|x| {
+        kiln_core::kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5, true).0
     });
     run("batchnorm stock", &|x| bn.forward(x));
     run("batchnorm by reductions", &|x| {
@@ -109,4 +115,44 @@ fn main() {
         ));
     });
     let _ = conv.valid();
+}
+
+/// The slice kernels alone, without Burn's graph around them.
+#[allow(dead_code)]
+fn raw() {
+    use kiln_core::kernels::{batch_norm, max_pool};
+    let n = 64 * 32 * 28 * 28;
+    let x: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let dy: Vec<f32> = (0..n)
+        .map(|i| ((i * 104729) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let dims = batch_norm::Dims {
+        batch: 64,
+        channels: 32,
+        plane: 784,
+    };
+    let (g, b) = (vec![1.0f32; 32], vec![0.0f32; 32]);
+    let (y, mean, var) = batch_norm::forward(&x, dims, &g, &b, 1e-5, true);
+    time("raw bn fwd", || {
+        std::hint::black_box(batch_norm::forward(&x, dims, &g, &b, 1e-5, true));
+    });
+    time("raw bn bwd relu", || {
+        std::hint::black_box(batch_norm::backward(
+            &x, &y, true, &dy, dims, &g, &mean, &var, 1e-5,
+        ));
+    });
+    time("raw bn bwd", || {
+        std::hint::black_box(batch_norm::backward(
+            &x, &y, false, &dy, dims, &g, &mean, &var, 1e-5,
+        ));
+    });
+    time("raw pool fwd", || {
+        std::hint::black_box(max_pool::forward(&x, [28, 28]));
+    });
+    let pdy = &dy[..n / 4];
+    time("raw pool bwd", || {
+        std::hint::black_box(max_pool::backward(&x, pdy, [28, 28]));
+    });
 }

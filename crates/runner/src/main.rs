@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 
 mod sweep;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kiln_core::train::{self, RunOptions};
 use kiln_core::{Error, config};
 

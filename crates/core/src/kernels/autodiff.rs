@@ -23,21 +23,29 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         #[derive(Debug)]
         struct BatchNormBackward;
 
         impl<B: HostKernels> Backward<B, 3> for BatchNormBackward {
-            type State = (NodeId, NodeId, Primitive<B>, Primitive<B>, f64);
+            /// x, gamma, then output, mean, variance, epsilon, relu.
+            type State = (NodeId, NodeId, [Primitive<B>; 3], f64, bool);
 
-            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x, gamma, mean, variance, epsilon) = ops.state;
+                let (x, gamma, [output, mean, variance], epsilon, relu) = ops.state;
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(x);
                 let gamma = checkpointer.retrieve_node_output::<Primitive<B>>(gamma);
-                let (dx, dgamma, dbeta) =
-                    B::host_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+                let (dx, dgamma, dbeta) = B::host_batch_norm_train_backward(
+                    x, output, relu, gamma, mean, variance, epsilon, grad,
+                );
                 for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
                     if let Some(node) = node {
                         grads.register::<B>(node.id, g);
@@ -59,8 +67,10 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    relu,
                 );
-                let state = (x_state, gamma_state, mean.clone(), var.clone(), epsilon);
+                let saved = [y.clone(), mean.clone(), var.clone()];
+                let state = (x_state, gamma_state, saved, epsilon, relu);
                 let y = prep.finish(state, y);
                 (y, constant::<B, C>(mean), constant::<B, C>(var))
             }
@@ -70,14 +80,21 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    relu,
                 );
-                (prep.finish(y), constant::<B, C>(mean), constant::<B, C>(var))
+                (
+                    prep.finish(y),
+                    constant::<B, C>(mean),
+                    constant::<B, C>(var),
+                )
             }
         }
     }
 
     fn host_batch_norm_train_backward(
         x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        relu: bool,
         gamma: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
@@ -87,13 +104,19 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         // Not itself differentiated: computed on the inner values, as constants.
         let (dx, dgamma, dbeta) = B::host_batch_norm_train_backward(
             x.into_primitive(),
+            output.into_primitive(),
+            relu,
             gamma.into_primitive(),
             mean.into_primitive(),
             variance.into_primitive(),
             epsilon,
             grad.into_primitive(),
         );
-        (constant::<B, C>(dx), constant::<B, C>(dgamma), constant::<B, C>(dbeta))
+        (
+            constant::<B, C>(dx),
+            constant::<B, C>(dgamma),
+            constant::<B, C>(dbeta),
+        )
     }
 
     fn host_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -103,7 +126,12 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         impl<B: HostKernels> Backward<B, 1> for MaxPoolBackward {
             type State = NodeId;
 
-            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
                 let [node_x] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(ops.state);
@@ -113,7 +141,11 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
             }
         }
 
-        match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 prep.finish(x_state, B::host_max_pool2x2(x.into_primitive()))
@@ -122,8 +154,14 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         }
     }
 
-    fn host_max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        constant::<B, C>(B::host_max_pool2x2_backward(x.into_primitive(), grad.into_primitive()))
+    fn host_max_pool2x2_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        constant::<B, C>(B::host_max_pool2x2_backward(
+            x.into_primitive(),
+            grad.into_primitive(),
+        ))
     }
 
     fn host_conv2d(
@@ -139,7 +177,12 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         impl<B: HostKernels> Backward<B, 3> for ConvBackward {
             type State = (NodeId, NodeId, [usize; 2], [usize; 2]);
 
-            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
                 let [node_x, node_weight, node_bias] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 let (x, weight, stride, padding) = ops.state;
@@ -172,7 +215,12 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight), stride, padding);
+                let state = (
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&weight),
+                    stride,
+                    padding,
+                );
                 let y = B::host_conv2d(
                     x.into_primitive(),
                     weight.into_primitive(),

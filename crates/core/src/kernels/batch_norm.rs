@@ -28,13 +28,15 @@ impl Dims {
     }
 }
 
-/// Returns (output, batch mean, biased batch variance).
+/// Returns (output, batch mean, biased batch variance); with `relu` the output is
+/// `max(0, BatchNorm(x))`, saving the separate activation's pass and buffer.
 pub fn forward(
     x: &[f32],
     dims: Dims,
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
+    relu: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let plane = dims.plane;
     let n = dims.per_channel();
@@ -61,17 +63,22 @@ pub fn forward(
         .for_each(|(out, x)| {
             for (ch, (out, x)) in out.chunks_mut(plane).zip(x.chunks(plane)).enumerate() {
                 let (s, shift) = (scale[ch], beta[ch] - mean[ch] * scale[ch]);
+                let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
                 for (o, v) in out.iter_mut().zip(x) {
-                    *o = v * s + shift;
+                    *o = (v * s + shift).max(floor);
                 }
             }
         });
     (out, mean, var)
 }
 
-/// Gradients (input, gamma, beta) of [`forward`] given the output's gradient `dy`.
+/// Gradients (input, gamma, beta) of [`forward`] given the output's gradient `dy`; with
+/// `relu`, `output` (what forward returned) masks `dy` to where the activation passed.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
     x: &[f32],
+    output: &[f32],
+    relu: bool,
     dy: &[f32],
     dims: Dims,
     gamma: &[f32],
@@ -81,23 +88,33 @@ pub fn backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let plane = dims.plane;
     let n = dims.per_channel();
+    // The activation's gradient, folded into every read of dy.
+    let grad = |g: f32, y: f32| if !relu || y > 0.0 { g } else { 0.0 };
     // Per channel: sum(dy) and sum(dy * (x - mean)).
     let sums: Vec<(f64, f64)> = (0..dims.channels)
         .into_par_iter()
         .map(|ch| {
             let m = mean[ch];
-            let sum_dy = dims.channel_sum(ch, |at| dy[at..at + plane].iter().sum());
-            let sum_dy_xc = dims.channel_sum(ch, |at| {
-                dy[at..at + plane]
-                    .iter()
-                    .zip(&x[at..at + plane])
-                    .map(|(g, v)| g * (v - m))
+            let at = |a: usize| (&dy[a..a + plane], &x[a..a + plane], &output[a..a + plane]);
+            let sum_dy = dims.channel_sum(ch, |a| {
+                let (dy, _, y) = at(a);
+                dy.iter().zip(y).map(|(g, y)| grad(*g, *y)).sum()
+            });
+            let sum_dy_xc = dims.channel_sum(ch, |a| {
+                let (dy, x, y) = at(a);
+                dy.iter()
+                    .zip(x)
+                    .zip(y)
+                    .map(|((g, v), y)| grad(*g, *y) * (v - m))
                     .sum()
             });
             (sum_dy, sum_dy_xc)
         })
         .collect();
-    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (*v as f64 + epsilon).sqrt()).collect();
+    let inv_std: Vec<f64> = var
+        .iter()
+        .map(|v| 1.0 / (*v as f64 + epsilon).sqrt())
+        .collect();
     let gamma_grad: Vec<f32> = sums
         .iter()
         .zip(&inv_std)
@@ -114,15 +131,20 @@ pub fn backward(
             (a as f32, b as f32, c as f32)
         })
         .collect();
-    let mut dx = vec![0.0f32; x.len()];
     let image = dims.channels * plane;
+    let mut dx = vec![0.0f32; x.len()];
     dx.par_chunks_mut(image)
-        .zip(dy.par_chunks(image).zip(x.par_chunks(image)))
-        .for_each(|(dx, (dy, x))| {
-            let planes = dx.chunks_mut(plane).zip(dy.chunks(plane).zip(x.chunks(plane)));
-            for ((dx, (dy, x)), &(a, b, c)) in planes.zip(&coefficients) {
-                for ((d, g), v) in dx.iter_mut().zip(dy).zip(x) {
-                    *d = a * g + b * v + c;
+        .zip(
+            dy.par_chunks(image)
+                .zip(x.par_chunks(image).zip(output.par_chunks(image))),
+        )
+        .for_each(|(dx, (dy, (x, y)))| {
+            let planes = dx
+                .chunks_mut(plane)
+                .zip(dy.chunks(plane).zip(x.chunks(plane).zip(y.chunks(plane))));
+            for ((dx, (dy, (x, y))), &(a, b, c)) in planes.zip(&coefficients) {
+                for (((d, g), v), y) in dx.iter_mut().zip(dy).zip(x).zip(y) {
+                    *d = a * grad(*g, *y) + b * v + c;
                 }
             }
         });
@@ -134,7 +156,14 @@ mod tests {
     use super::*;
 
     /// Straight from the definitions, in f64.
-    fn reference(x: &[f32], dy: &[f32], dims: Dims, gamma: &[f32], beta: &[f32]) -> [Vec<f64>; 4] {
+    fn reference(
+        x: &[f32],
+        dy: &[f32],
+        dims: Dims,
+        gamma: &[f32],
+        beta: &[f32],
+        relu: bool,
+    ) -> [Vec<f64>; 4] {
         let eps = 1e-5;
         let n = dims.per_channel();
         let idx = |b: usize, ch: usize, p: usize| (b * dims.channels + ch) * dims.plane + p;
@@ -145,14 +174,27 @@ mod tests {
                 .flat_map(|b| (0..dims.plane).map(move |p| idx(b, ch, p)))
                 .collect();
             let mean = all.iter().map(|&i| x[i] as f64).sum::<f64>() / n;
-            let var = all.iter().map(|&i| (x[i] as f64 - mean).powi(2)).sum::<f64>() / n;
+            let var = all
+                .iter()
+                .map(|&i| (x[i] as f64 - mean).powi(2))
+                .sum::<f64>()
+                / n;
             let inv = 1.0 / (var + eps).sqrt();
             let xhat = |i: usize| (x[i] as f64 - mean) * inv;
-            db[ch] = all.iter().map(|&i| dy[i] as f64).sum();
-            dg[ch] = all.iter().map(|&i| dy[i] as f64 * xhat(i)).sum();
+            let bn = |i: usize| xhat(i) * gamma[ch] as f64 + beta[ch] as f64;
+            // The gradient reaching BatchNorm's output through the optional ReLU.
+            let g = |i: usize| {
+                if relu && bn(i) <= 0.0 {
+                    0.0
+                } else {
+                    dy[i] as f64
+                }
+            };
+            db[ch] = all.iter().map(|&i| g(i)).sum();
+            dg[ch] = all.iter().map(|&i| g(i) * xhat(i)).sum();
             for &i in &all {
-                y[i] = xhat(i) * gamma[ch] as f64 + beta[ch] as f64;
-                dx[i] = gamma[ch] as f64 * inv * (dy[i] as f64 - db[ch] / n - xhat(i) * dg[ch] / n);
+                y[i] = if relu { bn(i).max(0.0) } else { bn(i) };
+                dx[i] = gamma[ch] as f64 * inv * (g(i) - db[ch] / n - xhat(i) * dg[ch] / n);
             }
         }
         [y, dx, dg, db]
@@ -167,19 +209,30 @@ mod tests {
 
     #[test]
     fn forward_and_backward_match_the_definitions() {
-        let dims = Dims { batch: 3, channels: 4, plane: 10 };
+        let dims = Dims {
+            batch: 3,
+            channels: 4,
+            plane: 10,
+        };
         let len = dims.batch * dims.channels * dims.plane;
         // Offsets per channel make the centring matter.
-        let x: Vec<f32> = (0..len).map(|i| (i as f32 * 0.7).sin() * 2.0 + (i / 10 % 4) as f32).collect();
+        let x: Vec<f32> = (0..len)
+            .map(|i| (i as f32 * 0.7).sin() * 2.0 + (i / 10 % 4) as f32)
+            .collect();
         let dy: Vec<f32> = (0..len).map(|i| (i as f32 * 1.3).cos()).collect();
         let gamma = [0.5, 1.0, 1.5, -2.0];
         let beta = [0.0, 0.1, -0.3, 2.0];
-        let [y, dx, dg, db] = reference(&x, &dy, dims, &gamma, &beta);
-        let (out, mean, var) = forward(&x, dims, &gamma, &beta, 1e-5);
-        close(&out, &y, 1e-5);
-        let (gx, gg, gb) = backward(&x, &dy, dims, &gamma, &mean, &var, 1e-5);
-        close(&gx, &dx, 1e-4);
-        close(&gg, &dg, 1e-4);
-        close(&gb, &db, 1e-4);
+        for relu in [false, true] {
+            let [y, dx, dg, db] = reference(&x, &dy, dims, &gamma, &beta, relu);
+            let (out, mean, var) = forward(&x, dims, &gamma, &beta, 1e-5, relu);
+            close(&out, &y, 1e-5);
+            let (gx, gg, gb) = backward(&x, &out, relu, &dy, dims, &gamma, &mean, &var, 1e-5);
+            close(&gx, &dx, 1e-4);
+            close(&gg, &dg, 1e-4);
+            close(&gb, &db, 1e-4);
+            if relu {
+                assert!(out.contains(&0.0) && out.iter().any(|v| *v > 0.0));
+            }
+        }
     }
 }

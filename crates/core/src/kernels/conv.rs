@@ -41,7 +41,28 @@ impl Geometry {
     /// For kernel offset `k` along dimension `d`: the input index read by output `o`, if
     /// inside the image.
     fn source(&self, d: usize, o: usize, k: usize) -> Option<usize> {
-        (o * self.stride[d] + k).checked_sub(self.padding[d]).filter(|&i| i < self.input[d])
+        (o * self.stride[d] + k)
+            .checked_sub(self.padding[d])
+            .filter(|&i| i < self.input[d])
+    }
+
+    /// For kernel column `kx`: the outputs `lo..hi` of a row that read inside the image
+    /// (the rest read padding), and the input column output `lo` reads.
+    fn inside(&self, kx: usize) -> (usize, usize, usize) {
+        let (s, p, w, ow) = (
+            self.stride[1],
+            self.padding[1],
+            self.input[1],
+            self.output()[1],
+        );
+        let lo = p.saturating_sub(kx).div_ceil(s).min(ow);
+        let hi = if w + p > kx {
+            ((w + p - kx - 1) / s + 1).min(ow)
+        } else {
+            0
+        }
+        .max(lo);
+        (lo, hi, lo * s + kx - p.min(lo * s + kx))
     }
 
     /// `col[(c, ky, kx), (oy, ox)] = x[c, oy*s + ky - p, ox*s + kx - p]` (0 outside).
@@ -49,17 +70,27 @@ impl Geometry {
         let [oh, ow] = self.output();
         let [h, w] = self.input;
         let [kh, kw] = self.kernel;
+        let s = self.stride[1];
         for (row, col) in col.chunks_mut(oh * ow).enumerate() {
             let (c, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
             let plane = &x[c * h * w..(c + 1) * h * w];
+            let (lo, hi, first) = self.inside(kx);
             for (oy, out) in col.chunks_mut(ow).enumerate() {
                 let Some(iy) = self.source(0, oy, ky) else {
                     out.fill(0.0);
                     continue;
                 };
                 let line = &plane[iy * w..(iy + 1) * w];
-                for (ox, o) in out.iter_mut().enumerate() {
-                    *o = self.source(1, ox, kx).map_or(0.0, |ix| line[ix]);
+                out[..lo].fill(0.0);
+                out[hi..].fill(0.0);
+                if lo == hi {
+                    // This kernel column reads only padding on every output of the row.
+                } else if s == 1 {
+                    out[lo..hi].copy_from_slice(&line[first..first + hi - lo]);
+                } else {
+                    for (o, v) in out[lo..hi].iter_mut().zip(line[first..].iter().step_by(s)) {
+                        *o = *v;
+                    }
                 }
             }
         }
@@ -70,16 +101,21 @@ impl Geometry {
         let [oh, ow] = self.output();
         let [h, w] = self.input;
         let [kh, kw] = self.kernel;
+        let s = self.stride[1];
         for (row, col) in col.chunks(oh * ow).enumerate() {
             let (c, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
             let plane = &mut dx[c * h * w..(c + 1) * h * w];
+            let (lo, hi, first) = self.inside(kx);
             for (oy, vals) in col.chunks(ow).enumerate() {
-                let Some(iy) = self.source(0, oy, ky) else { continue };
+                let Some(iy) = self.source(0, oy, ky) else {
+                    continue;
+                };
+                if lo == hi {
+                    continue;
+                }
                 let line = &mut plane[iy * w..(iy + 1) * w];
-                for (ox, v) in vals.iter().enumerate() {
-                    if let Some(ix) = self.source(1, ox, kx) {
-                        line[ix] += v;
-                    }
+                for (d, v) in line[first..].iter_mut().step_by(s).zip(&vals[lo..hi]) {
+                    *d += v;
                 }
             }
         }
@@ -99,7 +135,12 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> Vec<f32>
             || vec![0.0f32; k * p],
             |col, (out, x)| {
                 g.im2col(x, col);
-                matmul(out, false, Mat::new(weight, g.c_out, k), Mat::new(col, k, p));
+                matmul(
+                    out,
+                    false,
+                    Mat::new(weight, g.c_out, k),
+                    Mat::new(col, k, p),
+                );
                 for (o, b) in out.chunks_mut(p).zip(bias) {
                     o.iter_mut().for_each(|v| *v += b);
                 }
@@ -112,7 +153,13 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> Vec<f32>
 /// gradient `dy`.
 pub fn weight_backward(x: &[f32], dy: &[f32], g: Geometry) -> (Vec<f32>, Vec<f32>) {
     let (p, k) = (g.out_plane(), g.patch());
-    let zero = || (vec![0.0f32; g.c_out * k], vec![0.0f32; g.c_out], vec![0.0f32; k * p]);
+    let zero = || {
+        (
+            vec![0.0f32; g.c_out * k],
+            vec![0.0f32; g.c_out],
+            vec![0.0f32; k * p],
+        )
+    };
     let (dw, db, _) = dy
         .par_chunks(g.c_out * p)
         .zip(x.par_chunks(g.in_image().max(1)))
@@ -144,7 +191,12 @@ pub fn input_backward(weight: &[f32], dy: &[f32], g: Geometry) -> Vec<f32> {
         .for_each_init(
             || vec![0.0f32; k * p],
             |col, (dx, dy)| {
-                matmul(col, false, Mat::t(weight, k, g.c_out), Mat::new(dy, g.c_out, p));
+                matmul(
+                    col,
+                    false,
+                    Mat::t(weight, k, g.c_out),
+                    Mat::new(dy, g.c_out, p),
+                );
                 g.col2im(col, dx);
             },
         );
@@ -155,13 +207,13 @@ pub fn input_backward(weight: &[f32], dy: &[f32], g: Geometry) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn geometry(stride: usize, padding: usize) -> Geometry {
+    fn geometry(input: [usize; 2], kernel: [usize; 2], stride: usize, padding: usize) -> Geometry {
         Geometry {
             batch: 2,
             c_in: 2,
-            input: [5, 6],
+            input,
             c_out: 3,
-            kernel: [3, 2],
+            kernel,
             stride: [stride; 2],
             padding: [padding, padding],
         }
@@ -181,7 +233,11 @@ mod tests {
                         for c in 0..g.c_in {
                             for ky in 0..kh {
                                 for kx in 0..kw {
-                                    let (Some(iy), Some(ix)) = (g.source(0, oy, ky), g.source(1, ox, kx)) else { continue };
+                                    let (Some(iy), Some(ix)) =
+                                        (g.source(0, oy, ky), g.source(1, ox, kx))
+                                    else {
+                                        continue;
+                                    };
                                     s += x[((n * g.c_in + c) * h + iy) * wd + ix]
                                         * w[((co * g.c_in + c) * kh + ky) * kw + kx];
                                 }
@@ -201,8 +257,15 @@ mod tests {
 
     #[test]
     fn forward_and_gradients_match_the_definition_by_finite_differences() {
-        for (stride, padding) in [(1, 0), (1, 2), (2, 1)] {
-            let g = geometry(stride, padding);
+        let cases = [
+            geometry([5, 6], [3, 2], 1, 0),
+            geometry([5, 6], [3, 2], 1, 2),
+            geometry([5, 6], [3, 2], 2, 1),
+            geometry([6, 7], [3, 3], 3, 1),
+            // Kernel columns that see only padding: a 1-wide image, 5x5 kernel, padding 2.
+            geometry([3, 1], [5, 5], 1, 2),
+        ];
+        for g in cases {
             let x = data(g.batch * g.in_image(), 0.0);
             let w = data(g.c_out * g.patch(), 1.0);
             let b = data(g.c_out, 2.0);
@@ -214,7 +277,11 @@ mod tests {
             // step 1 is exact up to rounding.
             let dy = data(out.len(), 3.0);
             let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-                direct(x, w, b, g).iter().zip(&dy).map(|(o, d)| (o * d) as f64).sum()
+                direct(x, w, b, g)
+                    .iter()
+                    .zip(&dy)
+                    .map(|(o, d)| (o * d) as f64)
+                    .sum()
             };
             let numeric = |v: &[f32], i: usize, f: &dyn Fn(&[f32]) -> f64| {
                 let (mut up, mut down) = (v.to_vec(), v.to_vec());
@@ -224,17 +291,18 @@ mod tests {
             };
             let (dw, db) = weight_backward(&x, &dy, g);
             let dx = input_backward(&w, &dy, g);
-            for i in 0..w.len() {
+            assert_eq!((dw.len(), db.len(), dx.len()), (w.len(), b.len(), x.len()));
+            for (i, got) in dw.iter().enumerate() {
                 let n = numeric(&w, i, &|w| loss(&x, w, &b));
-                assert!((dw[i] as f64 - n).abs() < 1e-3, "dw[{i}] {} vs {n}", dw[i]);
+                assert!((*got as f64 - n).abs() < 1e-3, "dw[{i}] {got} vs {n}");
             }
-            for i in 0..b.len() {
+            for (i, got) in db.iter().enumerate() {
                 let n = numeric(&b, i, &|b| loss(&x, &w, b));
-                assert!((db[i] as f64 - n).abs() < 1e-3, "db[{i}]");
+                assert!((*got as f64 - n).abs() < 1e-3, "db[{i}] {got} vs {n}");
             }
-            for i in 0..x.len() {
+            for (i, got) in dx.iter().enumerate() {
                 let n = numeric(&x, i, &|x| loss(x, &w, &b));
-                assert!((dx[i] as f64 - n).abs() < 1e-3, "dx[{i}] {} vs {n}", dx[i]);
+                assert!((*got as f64 - n).abs() < 1e-3, "dx[{i}] {got} vs {n}");
             }
         }
     }

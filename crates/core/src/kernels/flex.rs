@@ -11,7 +11,12 @@ use super::{HostKernels, batch_norm, conv, max_pool};
 fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice::<f32>() {
         Some(s) => s.into(),
-        None => t.to_contiguous().as_slice::<f32>().expect("contiguous f32").to_vec().into(),
+        None => t
+            .to_contiguous()
+            .as_slice::<f32>()
+            .expect("contiguous f32")
+            .to_vec()
+            .into(),
     }
 }
 
@@ -33,7 +38,12 @@ fn norm_dims(x: &FlexTensor) -> batch_norm::Dims {
     }
 }
 
-fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> conv::Geometry {
+fn geometry(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> conv::Geometry {
     let (x, w) = (dims(x), dims(weight));
     conv::Geometry {
         batch: x[0],
@@ -52,15 +62,28 @@ impl HostKernels for Flex {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let d = norm_dims(&x);
-        let (y, mean, var) =
-            batch_norm::forward(&values(&x), d, &values(&gamma), &values(&beta), epsilon);
-        (tensor(y, dims(&x)), tensor(mean, [d.channels]), tensor(var, [d.channels]))
+        let (y, mean, var) = batch_norm::forward(
+            &values(&x),
+            d,
+            &values(&gamma),
+            &values(&beta),
+            epsilon,
+            relu,
+        );
+        (
+            tensor(y, dims(&x)),
+            tensor(mean, [d.channels]),
+            tensor(var, [d.channels]),
+        )
     }
 
     fn host_batch_norm_train_backward(
         x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        relu: bool,
         gamma: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
@@ -70,6 +93,8 @@ impl HostKernels for Flex {
         let d = norm_dims(&x);
         let (dx, dgamma, dbeta) = batch_norm::backward(
             &values(&x),
+            &values(&output),
+            relu,
             &values(&grad),
             d,
             &values(&gamma),
@@ -77,18 +102,31 @@ impl HostKernels for Flex {
             &values(&variance),
             epsilon,
         );
-        (tensor(dx, dims(&x)), tensor(dgamma, [d.channels]), tensor(dbeta, [d.channels]))
+        (
+            tensor(dx, dims(&x)),
+            tensor(dgamma, [d.channels]),
+            tensor(dbeta, [d.channels]),
+        )
     }
 
     fn host_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let d = dims(&x);
         let [oh, ow] = max_pool::output_size([d[2], d[3]]);
-        tensor(max_pool::forward(&values(&x), [d[2], d[3]]), [d[0], d[1], oh, ow])
+        tensor(
+            max_pool::forward(&values(&x), [d[2], d[3]]),
+            [d[0], d[1], oh, ow],
+        )
     }
 
-    fn host_max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn host_max_pool2x2_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         let d = dims(&x);
-        tensor(max_pool::backward(&values(&x), &values(&grad), [d[2], d[3]]), d)
+        tensor(
+            max_pool::backward(&values(&x), &values(&grad), [d[2], d[3]]),
+            d,
+        )
     }
 
     fn host_conv2d(
@@ -124,6 +162,9 @@ impl HostKernels for Flex {
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
         let g = geometry(&x, &weight, stride, padding);
-        tensor(conv::input_backward(&values(&weight), &values(&grad), g), dims(&x))
+        tensor(
+            conv::input_backward(&values(&weight), &values(&grad), g),
+            dims(&x),
+        )
     }
 }

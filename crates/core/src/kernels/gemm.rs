@@ -12,17 +12,31 @@ pub struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, transposed: false }
+        Mat {
+            data,
+            rows,
+            cols,
+            transposed: false,
+        }
     }
 
     /// The `rows x cols` transpose of `data`, which is stored `cols x rows`.
     pub fn t(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, transposed: true }
+        Mat {
+            data,
+            rows,
+            cols,
+            transposed: true,
+        }
     }
 
     /// (column stride, row stride) in elements.
     fn strides(&self) -> (isize, isize) {
-        if self.transposed { (self.rows as isize, 1) } else { (1, self.cols as isize) }
+        if self.transposed {
+            (self.rows as isize, 1)
+        } else {
+            (1, self.cols as isize)
+        }
     }
 }
 
@@ -100,6 +114,11 @@ mod tests {
         let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
         let mut again = vec![1.0; m * n];
         matmul(&mut again, true, Mat::t(&at, m, k), Mat::new(&b, k, n));
-        assert!(again.iter().zip(&want).all(|(g, w)| (g - (w + 1.0)).abs() < 1e-5));
+        assert!(
+            again
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| (g - (w + 1.0)).abs() < 1e-5)
+        );
     }
 }

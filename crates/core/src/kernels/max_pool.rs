@@ -40,16 +40,19 @@ pub fn backward(x: &[f32], dy: &[f32], [h, w]: [usize; 2]) -> Vec<f32> {
     dx.par_chunks_mut(h * w)
         .zip(x.par_chunks(h * w).zip(dy.par_chunks(oh * ow)))
         .for_each(|(dx, (x, dy))| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let at = [0, 1, w, w + 1].map(|d| 2 * oy * w + 2 * ox + d);
-                    let mut best = at[0];
-                    for &i in &at[1..] {
-                        if x[i] > x[best] {
-                            best = i;
-                        }
-                    }
-                    dx[best] = dy[oy * ow + ox];
+            for (oy, dy) in dy.chunks(ow).enumerate() {
+                let (top, bottom) = (&x[2 * oy * w..][..2 * ow], &x[(2 * oy + 1) * w..][..2 * ow]);
+                let (dtop, dbottom) = dx[2 * oy * w..(2 * oy + 2) * w].split_at_mut(w);
+                for (ox, &g) in dy.iter().enumerate() {
+                    let i = 2 * ox;
+                    let (a, b, c, d) = (top[i], top[i + 1], bottom[i], bottom[i + 1]);
+                    let m = a.max(b).max(c.max(d));
+                    // Every position of the window is written, the first maximum gets g.
+                    let (ta, tb, tc) = (a == m, b == m, c == m);
+                    dtop[i] = if ta { g } else { 0.0 };
+                    dtop[i + 1] = if tb && !ta { g } else { 0.0 };
+                    dbottom[i] = if tc && !ta && !tb { g } else { 0.0 };
+                    dbottom[i + 1] = if !(ta || tb || tc) { g } else { 0.0 };
                 }
             }
         });

@@ -21,17 +21,23 @@ use burn::tensor::{DType, Tensor};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait HostKernels: burn::backend::Backend {
-    /// Training BatchNorm over `[batch, channels, ...]`: (output, batch mean, biased variance).
+    /// Training BatchNorm over `[batch, channels, ...]`, followed by a ReLU when `relu`:
+    /// (output, batch mean, biased variance).
     fn host_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Gradients (input, gamma, beta) of [`Self::host_batch_norm_train`].
+    /// Gradients (input, gamma, beta) of [`Self::host_batch_norm_train`]; `output` is what it
+    /// returned.
+    #[allow(clippy::too_many_arguments)]
     fn host_batch_norm_train_backward(
         x: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        relu: bool,
         gamma: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
@@ -42,8 +48,10 @@ pub trait HostKernels: burn::backend::Backend {
     /// Max-pooling with a 2x2 window and stride 2 over `[batch, channels, h, w]`.
     fn host_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    fn host_max_pool2x2_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>)
-    -> FloatTensor<Self>;
+    fn host_max_pool2x2_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 
     /// Convolution, groups 1 and dilation 1, `padding` on both sides of each dimension.
     fn host_conv2d(
@@ -79,18 +87,21 @@ pub fn enabled<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-/// Training-mode BatchNorm of `x`; returns (output, batch mean, biased batch variance).
+/// Training-mode BatchNorm of `x`, then a ReLU if `relu`; returns (output, batch mean,
+/// biased batch variance).
 pub fn batch_norm_train<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    relu: bool,
 ) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
     let (y, mean, var) = Dispatch::host_batch_norm_train(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
         epsilon,
+        relu,
     );
     (
         Tensor::from_dispatch(y),

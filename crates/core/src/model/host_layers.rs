@@ -29,7 +29,10 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     let two = pool.kernel_size == [2, 2] && pool.stride == [2, 2] && pool.dilation == [1, 1];
-    let unpadded = matches!(pool.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0));
+    let unpadded = matches!(
+        pool.padding,
+        PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+    );
     if two && unpadded && !pool.ceil_mode && kernels::enabled(&x) {
         kernels::max_pool2x2(x)
     } else {
@@ -37,20 +40,29 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     }
 }
 
-/// In training mode (an autodiff device and a layer not frozen, Burn's own test), the batch
-/// statistics normalise and are folded into the running ones with Burn's momentum rule.
-pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+/// Training-mode BatchNorm (an autodiff device and a layer not frozen, Burn's own test),
+/// followed by a ReLU when `relu`, through the kernels; the batch statistics are folded into
+/// the running ones with Burn's momentum rule. `None` when the kernels do not apply: the
+/// caller then runs Burn's layer.
+pub fn batch_norm_train<const D: usize>(
+    norm: &BatchNorm,
+    x: &Tensor<D>,
+    relu: bool,
+) -> Option<Tensor<D>> {
     let training = x.device().is_autodiff() && norm.training.is_enabled();
-    if !training || !kernels::enabled(&x) {
-        return norm.forward(x);
+    if !training || !kernels::enabled(x) {
+        return None;
     }
     let device = x.device();
-    let (y, mean, var) = kernels::batch_norm_train(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+    let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
+    let (y, mean, var) = kernels::batch_norm_train(x.clone(), gamma, beta, norm.epsilon, relu);
     let momentum = norm.momentum;
     let update = |running: Tensor<1>, batch: Tensor<1>| {
         (running.to_device(&device) * (1.0 - momentum) + batch.detach() * momentum).detach()
     };
-    norm.running_mean.update(update(norm.running_mean.value_sync(), mean));
-    norm.running_var.update(update(norm.running_var.value_sync(), var));
-    y
+    norm.running_mean
+        .update(update(norm.running_mean.value_sync(), mean));
+    norm.running_var
+        .update(update(norm.running_var.value_sync(), var));
+    Some(y)
 }

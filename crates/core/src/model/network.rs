@@ -63,6 +63,24 @@ pub struct Norm {
     activation: ActivationFn,
 }
 
+impl Norm {
+    /// Training batches on flex take the fused kernel (with the ReLU when one follows);
+    /// everything else Burn's layer and then the activation.
+    fn forward(&self, act: Act) -> Act {
+        let relu = self.activation == ActivationFn::Relu;
+        let fused = match &act {
+            Act::Flat(t) => host_layers::batch_norm_train(&self.norm, t, relu).map(Act::Flat),
+            Act::Image(t) => host_layers::batch_norm_train(&self.norm, t, relu).map(Act::Image),
+        };
+        match (fused, act) {
+            (Some(out), _) if relu => out,
+            (Some(out), _) => out.apply(self.activation),
+            (None, Act::Flat(t)) => Act::Flat(self.norm.forward(t)).apply(self.activation),
+            (None, Act::Image(t)) => Act::Image(self.norm.forward(t)).apply(self.activation),
+        }
+    }
+}
+
 /// A layer without parameters.
 #[derive(Module, Debug)]
 pub struct Op {
@@ -243,6 +261,9 @@ fn pad([h, w]: [usize; 2]) -> PaddingConfig2d {
 
 impl Layer {
     fn forward(&self, act: Act) -> Act {
+        if let Layer::Norm(n) = self {
+            return n.forward(act);
+        }
         let (pre, f) = self.pre_activation(act);
         pre.apply(f)
     }
@@ -258,10 +279,13 @@ impl Layer {
                 c.activation,
             ),
             Layer::Norm(n) => match act {
-                Act::Flat(t) => (Act::Flat(host_layers::batch_norm(&n.norm, t)), n.activation),
-                Act::Image(t) => (Act::Image(host_layers::batch_norm(&n.norm, t)), n.activation),
+                Act::Flat(t) => (Act::Flat(n.norm.forward(t)), n.activation),
+                Act::Image(t) => (Act::Image(n.norm.forward(t)), n.activation),
             },
-            Layer::MaxPool(p) => (Act::Image(host_layers::max_pool2d(p, act.image())), Identity),
+            Layer::MaxPool(p) => (
+                Act::Image(host_layers::max_pool2d(p, act.image())),
+                Identity,
+            ),
             Layer::AvgPool(p) => (Act::Image(p.forward(act.image())), Identity),
             Layer::AdaptiveAvgPool(p) => (Act::Image(p.forward(act.image())), Identity),
             Layer::Dropout(d) => match act {

@@ -149,33 +149,39 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], g: Geometry) -> Vec<f32>
     out
 }
 
+/// Images whose weight gradients one task sums before the tasks' sums are added. Fixed, not
+/// left to rayon's work stealing, so that the float sums (and so a whole run) come out the
+/// same every time, whatever the thread count: resuming a run must reproduce it bit for bit.
+const IMAGES_PER_PARTIAL_SUM: usize = 8;
+
 /// Gradients of the weight `[c_out, c_in, kh, kw]` and bias `[c_out]` given the output's
 /// gradient `dy`.
 pub fn weight_backward(x: &[f32], dy: &[f32], g: Geometry) -> (Vec<f32>, Vec<f32>) {
     let (p, k) = (g.out_plane(), g.patch());
-    let zero = || {
-        (
-            vec![0.0f32; g.c_out * k],
-            vec![0.0f32; g.c_out],
-            vec![0.0f32; k * p],
+    let (dy_image, x_image) = (g.c_out * p, g.in_image().max(1));
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = dy
+        .par_chunks((dy_image * IMAGES_PER_PARTIAL_SUM).max(1))
+        .zip(x.par_chunks(x_image * IMAGES_PER_PARTIAL_SUM))
+        .map_init(
+            || vec![0.0f32; k * p],
+            |col, (dy, x)| {
+                let (mut dw, mut db) = (vec![0.0f32; g.c_out * k], vec![0.0f32; g.c_out]);
+                for (dy, x) in dy.chunks(dy_image.max(1)).zip(x.chunks(x_image)) {
+                    g.im2col(x, col);
+                    matmul(&mut dw, true, Mat::new(dy, g.c_out, p), Mat::t(col, p, k));
+                    for (b, d) in db.iter_mut().zip(dy.chunks(p.max(1))) {
+                        *b += d.iter().sum::<f32>();
+                    }
+                }
+                (dw, db)
+            },
         )
-    };
-    let (dw, db, _) = dy
-        .par_chunks(g.c_out * p)
-        .zip(x.par_chunks(g.in_image().max(1)))
-        .fold(zero, |(mut dw, mut db, mut col), (dy, x)| {
-            g.im2col(x, &mut col);
-            matmul(&mut dw, true, Mat::new(dy, g.c_out, p), Mat::t(&col, p, k));
-            for (b, d) in db.iter_mut().zip(dy.chunks(p)) {
-                *b += d.iter().sum::<f32>();
-            }
-            (dw, db, col)
-        })
-        .reduce(zero, |mut a, b| {
-            a.0.iter_mut().zip(&b.0).for_each(|(x, y)| *x += y);
-            a.1.iter_mut().zip(&b.1).for_each(|(x, y)| *x += y);
-            a
-        });
+        .collect();
+    let (mut dw, mut db) = (vec![0.0f32; g.c_out * k], vec![0.0f32; g.c_out]);
+    for (pw, pb) in partials {
+        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
+    }
     (dw, db)
 }
 

@@ -29,12 +29,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The user pressed Ctrl-C (or the process got SIGTERM); logs were flushed.
-    #[error("interrupted at epoch {epoch}, step {step}; the logs written so far are in {}", run_dir.display())]
+    /// The user pressed Ctrl-C (or the process got SIGTERM); a checkpoint was written and the
+    /// logs flushed.
+    #[error("{}", interrupted(*epoch, *step, run_dir, checkpoint.as_deref(), command.as_deref()))]
     Interrupted {
         epoch: usize,
         step: usize,
         run_dir: PathBuf,
+        /// The checkpoint written on the way out, if that worked.
+        checkpoint: Option<PathBuf>,
+        /// The command that started the run (without `--resume`), to say how to continue.
+        command: Option<String>,
     },
     /// A sweep was interrupted; its runs in flight were interrupted too.
     #[error("sweep interrupted with {complete} of {total} runs complete; run the same command again to run only the others (logs in {})", dir.display())]
@@ -43,6 +48,30 @@ pub enum Error {
         total: usize,
         dir: PathBuf,
     },
+}
+
+fn interrupted(
+    epoch: usize,
+    step: usize,
+    run_dir: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    command: Option<&str>,
+) -> String {
+    let at = format!("interrupted at epoch {epoch}, step {step}");
+    match checkpoint {
+        Some(c) => {
+            let command = command.unwrap_or("runner EXPERIMENT.toml");
+            format!(
+                "{at}; checkpoint saved in {}; continue with: {command} --resume {}",
+                c.display(),
+                run_dir.display()
+            )
+        }
+        None => format!(
+            "{at}; no checkpoint could be written; the logs written so far are in {}",
+            run_dir.display()
+        ),
+    }
 }
 
 impl Error {

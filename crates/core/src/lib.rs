@@ -5,9 +5,11 @@
 //! TensorBoard event files and console ([`log`]). Nothing downstream re-reads the TOML.
 
 pub mod backend;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod infer;
 pub mod kernels;
 pub mod log;
 pub mod model;

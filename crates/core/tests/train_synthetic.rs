@@ -49,8 +49,9 @@ fn run(config: &ExperimentConfig, logs: &Path) -> train::RunSummary {
         quiet: true,
         interrupt: None,
         hparams: Vec::new(),
+        command: None,
     };
-    train::train(prepared, &options).unwrap()
+    train::train(prepared, &options, None).unwrap()
 }
 
 #[test]

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 
 mod sweep;
+mod use_run;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kiln_core::train::{self, RunOptions};
-use kiln_core::{Error, config};
+use kiln_core::{Error, checkpoint, config};
 
 /// Train a network described in a TOML experiment file; curves go to TensorBoard.
 #[derive(Debug, Parser)]
@@ -52,6 +53,11 @@ struct TrainArgs {
     #[arg(long, short)]
     quiet: bool,
 
+    /// Continue a run from its newest checkpoint: its folder (logs/<name>/<run>), or
+    /// `latest` for the newest run of this experiment under --logdir.
+    #[arg(long, value_name = "RUN_DIR|latest")]
+    resume: Option<PathBuf>,
+
     /// Write the final figures of the run to this TOML file (used by `runner sweep`).
     #[arg(long, value_name = "FILE", hide = true)]
     result_file: Option<PathBuf>,
@@ -70,6 +76,45 @@ enum Command {
         /// Override a config value, as for training.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Evaluate a trained run on its test set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval {
+        /// The run folder, e.g. logs/cnn_bn/2026-11-27_10-00-00.
+        run_dir: PathBuf,
+        /// best, last, or a checkpoint file.
+        #[arg(long, default_value = "best", value_name = "best|last|PATH")]
+        checkpoint: checkpoint::Which,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Classify pictures of digits (PNG, JPEG, BMP; any size and colour) with a trained run.
+    Predict {
+        /// The run folder.
+        run_dir: PathBuf,
+        /// The pictures.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// best, last, or a checkpoint file.
+        #[arg(long, default_value = "best", value_name = "best|last|PATH")]
+        checkpoint: checkpoint::Which,
+        /// Print the predictions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a trained run's weights for PyTorch.
+    Export {
+        /// The run folder.
+        run_dir: PathBuf,
+        /// The file format (safetensors, with PyTorch's names and layouts).
+        #[arg(long, default_value = "safetensors")]
+        format: ExportFormat,
+        /// best, last, or a checkpoint file.
+        #[arg(long, default_value = "best", value_name = "best|last|PATH")]
+        checkpoint: checkpoint::Which,
+        /// Where to write [default: RUN_DIR/export/model.safetensors].
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Run every experiment (*.toml) of a folder, in parallel, and rank them by test accuracy.
     Sweep {
@@ -96,6 +141,11 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Safetensors,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -113,6 +163,23 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Some(Command::Inspect { experiment, sets }) => inspect(experiment, sets).map(|()| true),
+        Some(Command::Eval {
+            run_dir,
+            checkpoint,
+            json,
+        }) => use_run::eval(run_dir, checkpoint, *json).map(|()| true),
+        Some(Command::Predict {
+            run_dir,
+            images,
+            checkpoint,
+            json,
+        }) => use_run::predict(run_dir, images, checkpoint, *json).map(|()| true),
+        Some(Command::Export {
+            run_dir,
+            format: ExportFormat::Safetensors,
+            checkpoint,
+            output,
+        }) => use_run::export(run_dir, checkpoint, output.as_deref()).map(|()| true),
         Some(Command::Sweep {
             path,
             sets,
@@ -156,6 +223,31 @@ fn in_file(path: &Path) -> impl Fn(Error) -> Error + '_ {
     }
 }
 
+/// `runner EXPERIMENT [--set ...] [--logdir ...]`, shell-quoted where needed: how to run the
+/// same experiment again (an interrupted run's message adds `--resume`).
+fn command_line(experiment: &Path, cli: &TrainArgs) -> String {
+    let quote = |s: &str| {
+        let plain = s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c));
+        if plain && !s.is_empty() {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    let mut words = vec!["runner".to_string(), quote(&experiment.to_string_lossy())];
+    for set in &cli.sets {
+        words.push("--set".into());
+        words.push(quote(set));
+    }
+    if cli.logdir != Path::new("logs") {
+        words.push("--logdir".into());
+        words.push(quote(&cli.logdir.to_string_lossy()));
+    }
+    words.join(" ")
+}
+
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     let config = config::load_with_zoo(experiment, sets, &kiln_model_zoo::expand)?;
     let (input, plans) = train::plan_only(&config).map_err(in_file(experiment))?;
@@ -177,7 +269,48 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         // Only a sweep passes --result-file: stop cleanly if that sweep dies.
         sweep::interrupt_when_parent_dies();
     }
-    let config = config::load_with_zoo(experiment, &cli.sets, &kiln_model_zoo::expand)?;
+    let (config, resume) = match &cli.resume {
+        None => (
+            config::load_with_zoo(experiment, &cli.sets, &kiln_model_zoo::expand)?,
+            None,
+        ),
+        Some(run) => {
+            let requested = config::load_requested(experiment, &cli.sets, &kiln_model_zoo::expand)?;
+            let run_dir = if run.as_os_str() == "latest" {
+                checkpoint::latest_run(&cli.logdir, &requested.name)?
+            } else {
+                run.clone()
+            };
+            let found = checkpoint::find(&run_dir, &checkpoint::Which::Last)?;
+            for warning in &found.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let saved = found.checkpoint.config(&found.path)?;
+            let config = checkpoint::config_for_resume(requested, &saved, experiment, &run_dir)?;
+            if config.train.epochs <= found.checkpoint.epochs_done {
+                return Err(Error::Config(format!(
+                    "the run in {} has already trained {} epochs and train.epochs is {}; raise it (--set train.epochs=N) to train longer",
+                    run_dir.display(),
+                    found.checkpoint.epochs_done,
+                    config.train.epochs
+                )));
+            }
+            if !cli.quiet {
+                println!(
+                    "resuming {} from {}",
+                    run_dir.display(),
+                    found.path.display()
+                );
+            }
+            (
+                config,
+                Some(train::Resume {
+                    run_dir,
+                    checkpoint: found.checkpoint,
+                }),
+            )
+        }
+    };
     let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment))?;
     for warning in &prepared.warnings {
         eprintln!("warning: {}: {warning}", experiment.display());
@@ -187,8 +320,9 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         quiet: cli.quiet,
         interrupt: Some(interrupt),
         hparams: cli.hparams.clone(),
+        command: Some(command_line(experiment, cli)),
     };
-    let summary = train::train(prepared, &options)?;
+    let summary = train::train(prepared, &options, resume)?;
     if let Some(last) = summary.epochs.last() {
         let result = sweep::RunResult {
             name: config.name.clone(),

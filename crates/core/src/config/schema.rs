@@ -40,6 +40,8 @@ pub struct ExperimentConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
 }
 
 /// The backends an experiment can name. Only those compiled in can start; see
@@ -501,6 +503,58 @@ pub struct LogConfig {
     pub histogram_examples: usize,
 }
 
+/// `[checkpoint]`: what is saved under the run folder's `checkpoints/`, to resume a run or
+/// use the trained network (`runner eval`, `predict`, `export`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Save every N epochs (0: only the best, the last epoch and on Ctrl-C).
+    #[serde(default = "one_usize")]
+    pub every: usize,
+    /// How many of the newest checkpoints to keep (`best.ckpt` is kept apart).
+    #[serde(default = "keep_last")]
+    pub keep_last: usize,
+    /// The metric that picks `best.ckpt`, measured after every epoch.
+    #[serde(default)]
+    pub best: BestMetric,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            every: 1,
+            keep_last: keep_last(),
+            best: BestMetric::default(),
+        }
+    }
+}
+
+/// An epoch metric, and whether more of it is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BestMetric {
+    #[default]
+    TestAccuracy,
+    TestLoss,
+    TrainAccuracy,
+    TrainLoss,
+}
+
+impl BestMetric {
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, BestMetric::TestAccuracy | BestMetric::TrainAccuracy)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BestMetric::TestAccuracy => "test_accuracy",
+            BestMetric::TestLoss => "test_loss",
+            BestMetric::TrainAccuracy => "train_accuracy",
+            BestMetric::TrainLoss => "train_loss",
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -520,6 +574,9 @@ fn one() -> f64 {
 }
 fn one_usize() -> usize {
     1
+}
+fn keep_last() -> usize {
+    3
 }
 fn histogram_examples() -> usize {
     1000

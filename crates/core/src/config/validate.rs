@@ -55,6 +55,7 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
     check_schedule(&mut p, &config.schedule, config.optimizer.lr());
     check_train(&mut p, &config.train);
     check_log(&mut p, &config.log);
+    check_checkpoint(&mut p, &config.checkpoint);
     p.found
 }
 
@@ -362,6 +363,14 @@ fn check_train(p: &mut Problems, train: &TrainConfig) {
         train.eval_batch_size > 0,
         "train.eval_batch_size",
         "must be at least 1",
+    );
+}
+
+fn check_checkpoint(p: &mut Problems, checkpoint: &CheckpointConfig) {
+    p.check(
+        checkpoint.keep_last > 0,
+        "checkpoint.keep_last",
+        "must be at least 1 (the newest checkpoint is what --resume continues from)",
     );
 }
 

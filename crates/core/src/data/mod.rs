@@ -167,7 +167,7 @@ fn from_csv(config: &DataConfig) -> Result<Dataset> {
     let features = train.features;
     let norm = &config.normalize;
     let to_split = |s: csv::CsvSplit| Split {
-        inputs: s.values.iter().map(|&v| apply(v, norm)).collect(),
+        inputs: s.values.iter().map(|&v| normalize_value(v, norm)).collect(),
         labels: s.labels,
     };
     let source = train_path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -200,11 +200,14 @@ fn count_classes(train: &Split, test: &Split, source: &Path) -> Result<usize> {
 
 fn normalize(pixels: &[u8], norm: &Normalize) -> Vec<f32> {
     // A lookup table: 256 possible inputs, each normalised once.
-    let table: Vec<f32> = (0..=255u8).map(|p| apply(p as f32, norm)).collect();
+    let table: Vec<f32> = (0..=255u8)
+        .map(|p| normalize_value(p as f32, norm))
+        .collect();
     pixels.iter().map(|&p| table[p as usize]).collect()
 }
 
-fn apply(x: f32, n: &Normalize) -> f32 {
+/// One raw pixel value (0..=255) normalised as `[data] normalize` says.
+pub fn normalize_value(x: f32, n: &Normalize) -> f32 {
     (((x as f64 - n.center) / n.scale - n.mean) / n.std) as f32
 }
 
@@ -223,19 +226,19 @@ mod tests {
     #[test]
     fn normalisations_match_their_torch_forms() {
         let scale = Normalize::default();
-        assert_eq!(apply(255.0, &scale), 1.0);
+        assert_eq!(normalize_value(255.0, &scale), 1.0);
         let centred = Normalize {
             center: 127.5,
             ..Normalize::default()
         };
-        assert_eq!(apply(0.0, &centred), -0.5);
+        assert_eq!(normalize_value(0.0, &centred), -0.5);
         let standard = Normalize {
             mean: 0.1307,
             std: 0.3081,
             ..Normalize::default()
         };
         let expected = ((51.0 / 255.0) - 0.1307) / 0.3081;
-        assert!((apply(51.0, &standard) as f64 - expected).abs() < 1e-6);
+        assert!((normalize_value(51.0, &standard) as f64 - expected).abs() < 1e-6);
     }
 
     #[test]

@@ -53,6 +53,43 @@ impl EventWriter {
     }
 
     /// The event file's path.
+    /// Continues the event file `path` after cutting it back to `length` bytes (what it held
+    /// at a checkpoint), so a resumed run's events follow the checkpoint's without the ones a
+    /// stopped process wrote after it.
+    pub fn resume(path: &Path, length: u64) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("cannot reopen the event file", path, e))?;
+        let current = file
+            .metadata()
+            .map_err(|e| Error::io("cannot read the event file", path, e))?
+            .len();
+        if current < length {
+            return Err(Error::Data(format!(
+                "the event file {} is shorter ({current} bytes) than when the checkpoint was written ({length} bytes); it was damaged, so the run cannot continue in it",
+                path.display()
+            )));
+        }
+        file.set_len(length)
+            .map_err(|e| Error::io("cannot truncate the event file", path, e))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(|e| Error::io("cannot reopen the event file", path, e))?;
+        Ok(EventWriter {
+            path: path.to_path_buf(),
+            records: RecordWriter::new(BufWriter::new(file)),
+        })
+    }
+
+    /// Bytes written so far, after flushing.
+    pub fn flushed_len(&mut self) -> Result<u64> {
+        self.flush()?;
+        std::fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| Error::io("cannot read the event file", &self.path, e))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

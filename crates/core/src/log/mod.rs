@@ -5,11 +5,12 @@ pub mod console;
 pub mod events;
 pub mod histogram;
 pub mod hparams;
+pub mod media;
 pub mod run_dir;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use console::Console;
 pub use events::EventWriter;
 
@@ -31,6 +32,41 @@ impl RunLog {
             test: EventWriter::create(&dir.join("test"))?,
             session: EventWriter::create(dir)?,
         })
+    }
+
+    /// Reopens the event files of a run folder at the lengths a checkpoint recorded
+    /// ([`Self::lengths`]).
+    pub fn resume(dir: &Path, lengths: &[(PathBuf, u64)]) -> Result<Self> {
+        let writer = |sub: &str| -> Result<EventWriter> {
+            let (file, length) = lengths
+                .iter()
+                .find(|(f, _)| f.parent() == Some(Path::new(sub)))
+                .ok_or_else(|| {
+                    Error::Data(format!(
+                        "the checkpoint names no event file in {}",
+                        dir.join(sub).display()
+                    ))
+                })?;
+            EventWriter::resume(&dir.join(file), *length)
+        };
+        Ok(RunLog {
+            dir: dir.to_path_buf(),
+            train: writer("train")?,
+            test: writer("test")?,
+            session: writer("")?,
+        })
+    }
+
+    /// Each event file, relative to the run folder, with its length once flushed.
+    pub fn lengths(&mut self) -> Result<Vec<(PathBuf, u64)>> {
+        let dir = self.dir.clone();
+        let mut out = vec![];
+        for writer in [&mut self.train, &mut self.test, &mut self.session] {
+            let length = writer.flushed_len()?;
+            let relative = writer.path().strip_prefix(&dir).unwrap_or(writer.path());
+            out.push((relative.to_path_buf(), length));
+        }
+        Ok(out)
     }
 
     pub fn flush(&mut self) -> Result<()> {

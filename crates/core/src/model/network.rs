@@ -387,6 +387,67 @@ impl Network {
     }
 }
 
+/// One tensor in PyTorch's layout: its name within the torch module, shape and values.
+pub struct TorchTensor {
+    pub layer: usize,
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+impl Network {
+    /// Every parameter and BatchNorm statistic in the layout and under the names the
+    /// equivalent torch module uses: `Linear.weight` transposed to `[out, in]` (Burn keeps
+    /// `[in, out]`); BatchNorm's `gamma`/`beta` as `weight`/`bias`, with `running_mean` and
+    /// `running_var`. Conv2d weights are `[out, in, kh, kw]` in both.
+    pub fn torch_tensors(&self) -> Vec<TorchTensor> {
+        fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
+            let shape = t.dims().to_vec();
+            (
+                shape,
+                t.into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .unwrap_or_default(),
+            )
+        }
+        let mut out = vec![];
+        let mut push =
+            |layer: usize, name: &'static str, (shape, values): (Vec<usize>, Vec<f32>)| {
+                out.push(TorchTensor {
+                    layer,
+                    name,
+                    shape,
+                    values,
+                });
+            };
+        for (i, layer) in self.layers.iter().enumerate() {
+            match layer {
+                Layer::Dense(d) => {
+                    push(i, "weight", values(d.linear.weight.val().transpose()));
+                    if let Some(b) = &d.linear.bias {
+                        push(i, "bias", values(b.val()));
+                    }
+                }
+                Layer::Conv(c) => {
+                    push(i, "weight", values(c.conv.weight.val()));
+                    if let Some(b) = &c.conv.bias {
+                        push(i, "bias", values(b.val()));
+                    }
+                }
+                Layer::Norm(n) => {
+                    push(i, "weight", values(n.norm.gamma.val()));
+                    push(i, "bias", values(n.norm.beta.val()));
+                    push(i, "running_mean", values(n.norm.running_mean.value()));
+                    push(i, "running_var", values(n.norm.running_var.value()));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
 impl Act {
     fn apply(self, f: ActivationFn) -> Act {
         match self {

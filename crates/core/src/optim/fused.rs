@@ -37,8 +37,8 @@ enum Rule {
 }
 
 /// Per-parameter state, as torch keeps it.
-#[derive(Debug, Default)]
-struct State {
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct State {
     step: i32,
     /// Adam's first moment, or SGD's momentum buffer.
     m: Vec<f32>,
@@ -97,6 +97,26 @@ impl FusedOptimizer {
             rule,
             states: HashMap::new(),
         })
+    }
+
+    /// The per-parameter state, by parameter id (which checkpoints keep with the weights),
+    /// in id order so that the same state always serialises to the same bytes.
+    pub fn state(&self) -> Vec<(u64, State)> {
+        let mut states: Vec<(u64, State)> = self
+            .states
+            .iter()
+            .map(|(id, s)| (id.val(), s.clone()))
+            .collect();
+        states.sort_by_key(|(id, _)| *id);
+        states
+    }
+
+    /// Replaces the state with one [`Self::state`] returned.
+    pub fn load_state(&mut self, states: Vec<(u64, State)>) {
+        self.states = states
+            .into_iter()
+            .map(|(id, s)| (ParamId::from(id), s))
+            .collect();
     }
 
     /// One step on every parameter of `module` that has a gradient in `grads`.

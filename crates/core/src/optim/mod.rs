@@ -36,6 +36,37 @@ impl Optimizer {
         }
     }
 
+    /// Everything the optimizer carries from step to step (moments, step counts), for a
+    /// checkpoint.
+    pub fn state(&self) -> Result<OptimizerState> {
+        Ok(match self {
+            Optimizer::Fused(o) => OptimizerState::Fused(o.state()),
+            Optimizer::Burn(o) => OptimizerState::Burn(
+                o.into_bytes()
+                    .map_err(|e| Error::Run(format!("cannot save the optimizer's state: {e}")))?
+                    .to_vec(),
+            ),
+        })
+    }
+
+    /// Restores a state [`Self::state`] returned; refuses one of the other kind (a checkpoint
+    /// written by another backend or optimizer).
+    pub fn load_state(self, state: OptimizerState) -> Result<Self> {
+        match (self, state) {
+            (Optimizer::Fused(mut o), OptimizerState::Fused(states)) => {
+                o.load_state(states);
+                Ok(Optimizer::Fused(o))
+            }
+            (Optimizer::Burn(o), OptimizerState::Burn(bytes)) => o
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .map(Optimizer::Burn)
+                .map_err(|e| Error::Data(format!("the checkpoint's optimizer state cannot be read: {e}"))),
+            _ => Err(Error::Config(
+                "the checkpoint's optimizer state was written by another backend or optimizer kind; resume with the experiment's original backend and [optimizer]".into(),
+            )),
+        }
+    }
+
     pub fn step(
         &mut self,
         lr: &ModuleLearningRate,
@@ -47,6 +78,15 @@ impl Optimizer {
             Optimizer::Burn(o) => o.step(lr.clone(), network, grads),
         }
     }
+}
+
+/// What [`Optimizer::state`] saves.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum OptimizerState {
+    /// Per parameter id: step count and moments.
+    Fused(Vec<(u64, fused::State)>),
+    /// Burn's own record, as its bytes.
+    Burn(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Burn's optimizer for `config`, with PyTorch's semantics for every option kiln exposes.

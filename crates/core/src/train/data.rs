@@ -54,7 +54,7 @@ impl DeviceSplit {
 pub struct Batches {
     order: Vec<i64>,
     shuffle: bool,
-    rng: SmallRng,
+    seed: u64,
     batch: usize,
     drop_last: bool,
 }
@@ -64,8 +64,7 @@ impl Batches {
         Batches {
             order: (0..len as i64).collect(),
             shuffle,
-            // Its own stream, so that adding a layer (more init draws) leaves the order unchanged.
-            rng: SmallRng::seed_from_u64(seed ^ 0x5eed_f00d),
+            seed,
             batch,
             drop_last,
         }
@@ -81,10 +80,16 @@ impl Batches {
         }
     }
 
-    /// Reshuffles (if asked) and returns this epoch's batches of indices.
-    pub fn epoch(&mut self) -> impl Iterator<Item = &[i64]> {
+    /// The batches of indices of epoch `epoch` (from 1). A shuffled epoch's order depends on
+    /// the seed and the epoch alone (its own stream, so that adding a layer, which draws more
+    /// init values, leaves the order unchanged), so a run resumed at any epoch sees the data
+    /// in the order the uninterrupted run did.
+    pub fn epoch(&mut self, epoch: usize) -> impl Iterator<Item = &[i64]> {
         if self.shuffle {
-            self.order.shuffle(&mut self.rng);
+            self.order.iter_mut().zip(0..).for_each(|(o, i)| *o = i);
+            let stream =
+                self.seed ^ 0x5eed_f00d ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            self.order.shuffle(&mut SmallRng::seed_from_u64(stream));
         }
         let steps = self.steps();
         self.order.chunks(self.batch).take(steps)
@@ -98,10 +103,10 @@ mod tests {
     #[test]
     fn drop_last_drops_only_the_partial_batch() {
         let mut b = Batches::new(10, 4, false, true, 0);
-        let sizes: Vec<usize> = b.epoch().map(|s| s.len()).collect();
+        let sizes: Vec<usize> = b.epoch(1).map(|s| s.len()).collect();
         assert_eq!(sizes, vec![4, 4]);
         let mut b = Batches::new(10, 4, false, false, 0);
-        let sizes: Vec<usize> = b.epoch().map(|s| s.len()).collect();
+        let sizes: Vec<usize> = b.epoch(1).map(|s| s.len()).collect();
         assert_eq!(sizes, vec![4, 4, 2]);
     }
 
@@ -109,10 +114,12 @@ mod tests {
     fn shuffling_is_a_seeded_permutation_that_changes_each_epoch() {
         let mut a = Batches::new(100, 100, true, false, 7);
         let mut b = Batches::new(100, 100, true, false, 7);
-        let first: Vec<i64> = a.epoch().flatten().copied().collect();
-        assert_eq!(first, b.epoch().flatten().copied().collect::<Vec<_>>());
-        let second: Vec<i64> = a.epoch().flatten().copied().collect();
+        let first: Vec<i64> = a.epoch(1).flatten().copied().collect();
+        assert_eq!(first, b.epoch(1).flatten().copied().collect::<Vec<_>>());
+        let second: Vec<i64> = a.epoch(2).flatten().copied().collect();
         assert_ne!(first, second);
+        // Epoch 2 straight away (a resumed run) gives epoch 2's order.
+        assert_eq!(second, b.epoch(2).flatten().copied().collect::<Vec<_>>());
         let mut sorted = second.clone();
         sorted.sort();
         assert_eq!(sorted, (0..100).collect::<Vec<_>>());

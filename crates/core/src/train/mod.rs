@@ -17,7 +17,8 @@ use burn::tensor::{Device, Int, Tensor};
 pub use data::{Batches, DeviceSplit};
 pub use loss::Objective;
 
-use crate::config::{self, ExperimentConfig};
+use crate::checkpoint::{self, Checkpoint, PartialEpoch};
+use crate::config::{self, BestMetric, ExperimentConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::log::hparams::RunEnd;
@@ -37,10 +38,13 @@ pub struct RunOptions {
     /// Dotted config keys to record as HParams beside [`crate::log::hparams::BASE_KEYS`]
     /// (a sweep passes the keys it varies).
     pub hparams: Vec<String>,
+    /// The command line that started the run, less any `--resume`, to say how to continue
+    /// an interrupted one.
+    pub command: Option<String>,
 }
 
 /// What one epoch measured.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
     /// Optimizer steps taken in this epoch.
@@ -121,15 +125,34 @@ pub fn plan_only(config: &ExperimentConfig) -> Result<(Vec<usize>, Vec<LayerPlan
     Ok((input, plans))
 }
 
-fn objective(config: &ExperimentConfig) -> Objective {
+/// The loss a config trains with.
+pub fn objective(config: &ExperimentConfig) -> Objective {
     Objective {
         loss: config.train.loss,
         smoothing: config.train.label_smoothing,
     }
 }
 
-/// Trains a prepared experiment, writing its run folder under `options.log_root`.
-pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
+/// A run to continue: its folder and the checkpoint to continue from.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub run_dir: PathBuf,
+    pub checkpoint: Checkpoint,
+}
+
+/// The seed of Burn's generator (dropout) for one step: a function of the run's seed and the
+/// step alone, so a resumed run draws what the uninterrupted one did.
+fn step_seed(seed: u64, global_step: usize) -> u64 {
+    seed ^ (global_step as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03)
+}
+
+/// Trains a prepared experiment, writing its run folder under `options.log_root`, or
+/// continuing the run `resume` names.
+pub fn train(
+    prepared: Prepared,
+    options: &RunOptions,
+    resume: Option<Resume>,
+) -> Result<RunSummary> {
     let Prepared {
         config,
         dataset,
@@ -142,26 +165,38 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
     let mut console = Console::new(options.quiet);
 
     // Files first: a log folder that cannot be written is refused before any training.
-    let dir = run_dir::create(&options.log_root, &config.name)?;
-    let config_path = dir.join("config.toml");
-    std::fs::write(&config_path, config::to_toml(&config))
-        .map_err(|e| Error::io("cannot write", &config_path, e))?;
-    let mut log = RunLog::create(&dir)?;
-    let mut keys: Vec<String> = crate::log::hparams::BASE_KEYS
-        .iter()
-        .map(|k| k.to_string())
-        .collect();
-    keys.extend(
-        options
-            .hparams
-            .iter()
-            .filter(|k| !keys.contains(k))
-            .cloned()
-            .collect::<Vec<_>>(),
-    );
-    let start = crate::log::events::wall_time();
-    log.session
-        .summary(crate::log::hparams::session_start(&config, &keys, start), 0)?;
+    let (dir, mut log) = match &resume {
+        None => {
+            let dir = run_dir::create(&options.log_root, &config.name)?;
+            let config_path = dir.join("config.toml");
+            std::fs::write(&config_path, config::to_toml(&config))
+                .map_err(|e| Error::io("cannot write", &config_path, e))?;
+            let mut log = RunLog::create(&dir)?;
+            let mut keys: Vec<String> = crate::log::hparams::BASE_KEYS
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
+            keys.extend(
+                options
+                    .hparams
+                    .iter()
+                    .filter(|k| !keys.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let start = crate::log::events::wall_time();
+            log.session
+                .summary(crate::log::hparams::session_start(&config, &keys, start), 0)?;
+            (dir, log)
+        }
+        Some(r) => {
+            let log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files)?;
+            // train.epochs may have been raised.
+            let config_path = r.run_dir.join("config.toml");
+            checkpoint::write_atomic(&config_path, config::to_toml(&config).as_bytes())?;
+            (r.run_dir.clone(), log)
+        }
+    };
 
     let seed = config.seed.unwrap_or(0);
     device.seed(seed);
@@ -171,6 +206,35 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         &config.optimizer,
         crate::backend::host_memory(config.backend),
     );
+    let mut history = Vec::with_capacity(config.train.epochs);
+    let mut global_step = 0usize;
+    let mut best: Option<(f64, usize)> = None;
+    let (mut resume_steps, mut resume_partial) = (0usize, PartialEpoch::default());
+    let first_epoch = match resume {
+        None => 1,
+        Some(Resume { checkpoint: c, .. }) => {
+            let record =
+                burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(c.model))
+                    .and_then(|r| network.clone().try_load_record(r))
+                    .map_err(|e| {
+                        Error::Data(format!(
+                            "the checkpoint's weights do not fit this network: {e}"
+                        ))
+                    })?;
+            network = record;
+            optimizer = optimizer.load_state(c.optimizer)?;
+            history = c.history;
+            global_step = c.global_step;
+            best = c.best;
+            resume_steps = c.steps_into_epoch;
+            resume_partial = c.partial;
+            // The schedule is a function of the epoch: replay it up to where the run was.
+            for _ in 0..c.epochs_done {
+                schedule.next_epoch();
+            }
+            c.epochs_done + 1
+        }
+    };
 
     let features = dataset.features();
     let source = dataset.source.clone();
@@ -186,8 +250,13 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
     );
     let steps = batches.steps();
     let loss_fn = objective(&config);
+    let resumed = if first_epoch > 1 || resume_steps > 0 {
+        format!(", resumed at epoch {first_epoch} step {}", resume_steps + 1)
+    } else {
+        String::new()
+    };
     console.line(&format!(
-        "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}",
+        "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}{resumed}",
         config.name,
         train_set.len,
         test_set.len,
@@ -213,18 +282,49 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
         }
         Result::Ok(())
     };
-    write_histograms(&mut log, &network, 0)?;
+    if first_epoch == 1 && resume_steps == 0 {
+        write_histograms(&mut log, &network, 0)?;
+    }
 
-    let mut history = Vec::with_capacity(config.train.epochs);
-    let mut global_step = 0usize;
-    for epoch in 1..=config.train.epochs {
+    // Everything a checkpoint holds, taken at the current position.
+    let snapshot = |log: &mut RunLog,
+                    network: &Network,
+                    optimizer: &optim::Optimizer,
+                    history: &[EpochMetrics],
+                    position: (usize, usize, usize, PartialEpoch),
+                    best: Option<(f64, usize)>|
+     -> Result<Checkpoint> {
+        let (epochs_done, steps_into_epoch, global_step, partial) = position;
+        let model = network
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| Error::Run(format!("cannot save the network's weights: {e}")))?
+            .to_vec();
+        Ok(Checkpoint {
+            epochs_done,
+            steps_into_epoch,
+            global_step,
+            partial,
+            history: history.to_vec(),
+            best,
+            event_files: log.lengths()?,
+            config_toml: config::to_toml(&config),
+            model,
+            optimizer: optimizer.state()?,
+        })
+    };
+
+    for epoch in first_epoch..=config.train.epochs {
         let lr = schedule.next_epoch();
         console.start_epoch(epoch, config.train.epochs, steps);
+        let skip = std::mem::take(&mut resume_steps);
+        let partial = std::mem::take(&mut resume_partial);
         let started = Instant::now();
-        let mut loss_sum = 0.0f64;
-        let mut seen = 0usize;
-        let mut correct: Option<Tensor<1, Int>> = None;
-        for (step, indices) in batches.epoch().enumerate() {
+        let mut loss_sum = partial.loss_sum;
+        let mut seen = partial.seen;
+        let mut correct: Tensor<1, Int> = Tensor::from_data([partial.correct], &device);
+        for (step, indices) in batches.epoch(epoch).enumerate().skip(skip) {
             let (x, y) = if config.train.shuffle {
                 train_set.gather(indices)
             } else {
@@ -233,15 +333,12 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
                 let start = indices.first().map_or(0, |&i| i as usize);
                 train_set.range(start, start + indices.len())
             };
+            device.seed(step_seed(seed, global_step));
             // An autodiff input puts BatchNorm and Dropout in training mode even when they
             // come first (Burn decides by the input's device).
             let logits = network.forward(x.autodiff());
             let loss = loss_fn.forward(logits.clone(), y.clone());
-            let batch_correct = count_correct(logits.clone().inner(), y);
-            correct = Some(match correct {
-                Some(c) => c + batch_correct,
-                None => batch_correct,
-            });
+            correct = correct + count_correct(logits.clone().inner(), y);
             let grads = GradientsParams::from_grads(loss.backward(), &network);
             let batch_loss: f32 = loss.inner().into_scalar();
             network = optimizer.step(&lr, network, grads);
@@ -268,16 +365,29 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
                 .as_ref()
                 .is_some_and(|f| f.load(Ordering::Relaxed))
             {
+                // The checkpoint first, with the event files' lengths before the run-end
+                // record, so a resumed run cuts that record off and carries on.
+                let partial = PartialEpoch {
+                    loss_sum,
+                    seen,
+                    correct: correct.into_scalar::<i64>(),
+                    train_seconds: partial.train_seconds + started.elapsed().as_secs_f64(),
+                };
+                let position = (epoch - 1, step + 1, global_step, partial);
+                let saved = snapshot(&mut log, &network, &optimizer, &history, position, best)
+                    .and_then(|c| checkpoint::save(&dir, &c, config.checkpoint.keep_last));
                 log.finish(RunEnd::Aborted)?;
                 return Err(Error::Interrupted {
                     epoch,
                     step: step + 1,
                     run_dir: dir,
+                    checkpoint: saved.ok(),
+                    command: options.command.clone(),
                 });
             }
         }
-        let train_seconds = started.elapsed().as_secs_f64();
-        let train_correct = correct.map_or(0, |c| c.into_scalar::<i64>()) as f64;
+        let train_seconds = partial.train_seconds + started.elapsed().as_secs_f64();
+        let train_correct = correct.into_scalar::<i64>() as f64;
         let (test_loss, test_accuracy) = evaluate(
             &network.valid(),
             &test_set,
@@ -288,14 +398,39 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             epoch,
             steps,
             learning_rate: schedule.current(),
-            train_loss: loss_sum / seen as f64,
-            train_accuracy: train_correct / seen as f64,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: train_correct / seen.max(1) as f64,
             test_loss,
             test_accuracy,
             train_seconds,
         };
         write_epoch(&mut log, &metrics)?;
         write_histograms(&mut log, &network, epoch)?;
+        history.push(metrics);
+
+        let cfg = &config.checkpoint;
+        let value = metric(&metrics, cfg.best);
+        let improved = best.is_none_or(|(b, _)| {
+            if cfg.best.higher_is_better() {
+                value > b
+            } else {
+                value < b
+            }
+        });
+        if improved && value.is_finite() {
+            best = Some((value, epoch));
+        }
+        let periodic = cfg.every > 0 && epoch.is_multiple_of(cfg.every);
+        if improved || periodic || epoch == config.train.epochs {
+            let position = (epoch, 0, global_step, PartialEpoch::default());
+            let c = snapshot(&mut log, &network, &optimizer, &history, position, best)?;
+            if improved {
+                checkpoint::save_best(&dir, &c)?;
+            }
+            if periodic || epoch == config.train.epochs {
+                checkpoint::save(&dir, &c, cfg.keep_last)?;
+            }
+        }
         console.end_epoch(&format!(
             "epoch {epoch:>3}/{}  loss {:.4}  acc {:.4}  test_loss {:.4}  test_acc {:.4}  lr {:.3e}  {:.2}s ({:.0} samples/s)",
             config.train.epochs,
@@ -305,15 +440,24 @@ pub fn train(prepared: Prepared, options: &RunOptions) -> Result<RunSummary> {
             metrics.test_accuracy,
             metrics.learning_rate,
             train_seconds,
-            seen as f64 / train_seconds.max(1e-9)
+            (seen - partial.seen) as f64 / (train_seconds - partial.train_seconds).max(1e-9)
         ));
-        history.push(metrics);
     }
     log.finish(RunEnd::Success)?;
     Ok(RunSummary {
         run_dir: dir,
         epochs: history,
     })
+}
+
+/// The value of `which` in an epoch's figures.
+fn metric(m: &EpochMetrics, which: BestMetric) -> f64 {
+    match which {
+        BestMetric::TestAccuracy => m.test_accuracy,
+        BestMetric::TestLoss => m.test_loss,
+        BestMetric::TrainAccuracy => m.train_accuracy,
+        BestMetric::TrainLoss => m.train_loss,
+    }
 }
 
 /// Mean loss and accuracy of `network` on a whole split.

@@ -1,0 +1,84 @@
+//! Which config a resumed run uses: the one it was trained with, except `train.epochs`,
+//! which may be raised to train longer. Anything else that differs is refused, naming the
+//! keys, since the checkpoint's weights and optimizer state belong to the original.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::{self, ExperimentConfig, ScheduleConfig};
+use crate::error::{Error, Result};
+
+/// The config to continue with, given what the experiment file (and `--set`s) ask for now,
+/// before [`config::resolve`], and the config saved in the checkpoint.
+pub fn config_for_resume(
+    mut requested: ExperimentConfig,
+    saved: &ExperimentConfig,
+    experiment: &Path,
+    run_dir: &Path,
+) -> Result<ExperimentConfig> {
+    // What kiln filled in for the original run is taken from it, not drawn again.
+    if requested.seed.is_none() {
+        requested.seed = saved.seed;
+    }
+    if let (
+        ScheduleConfig::Cosine { t_max, .. },
+        ScheduleConfig::Cosine {
+            t_max: saved_t_max, ..
+        },
+    ) = (&mut requested.schedule, &saved.schedule)
+        && t_max.is_none()
+    {
+        *t_max = *saved_t_max;
+    }
+    let resolved = config::resolve(requested);
+    let (now, then) = (flatten(&resolved), flatten(saved));
+    let keys: std::collections::BTreeSet<&String> = now.keys().chain(then.keys()).collect();
+    let differ: Vec<String> = keys
+        .into_iter()
+        .filter(|k| k.as_str() != "train.epochs" && now.get(*k) != then.get(*k))
+        .map(|k| {
+            let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".into());
+            format!(
+                "`{k}` ({} now, {} in the run)",
+                show(now.get(k)),
+                show(then.get(k))
+            )
+        })
+        .collect();
+    if !differ.is_empty() {
+        return Err(Error::Config(format!(
+            "{} differs from the run being resumed ({}) in {}; resume with the experiment it was started with (only train.epochs may change), or start a new run without --resume",
+            experiment.display(),
+            run_dir.join("config.toml").display(),
+            differ.join(", ")
+        )));
+    }
+    Ok(resolved)
+}
+
+/// Dotted key -> value text, for every leaf of the config.
+fn flatten(config: &ExperimentConfig) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Ok(value) = toml::Value::try_from(config) {
+        walk("", &value, &mut out);
+    }
+    out
+}
+
+fn walk(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (k, v) in table {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                walk(&key, v, out);
+            }
+        }
+        leaf => {
+            out.insert(prefix.to_string(), leaf.to_string());
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Using a trained network: load it from a checkpoint, evaluate it on the test set
+//! ([`eval`]), classify a user's pictures ([`predict`], [`preprocess`]), export its weights
+//! for PyTorch ([`export`]).
+
+pub mod eval;
+pub mod export;
+pub mod predict;
+pub mod preprocess;
+
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{self, Which};
+use crate::config::ExperimentConfig;
+use burn::module::Module;
+
+use crate::error::{Error, Result};
+use crate::model::{self, LayerPlan, Network};
+
+/// A network restored from a checkpoint, on its backend's plain (inference) device.
+pub struct Trained {
+    pub config: ExperimentConfig,
+    pub network: Network,
+    pub plans: Vec<LayerPlan>,
+    /// Shape of one input example, as the network takes it.
+    pub input: Vec<usize>,
+    pub classes: usize,
+    pub device: burn::tensor::Device,
+    /// The checkpoint it came from, and how far training had got.
+    pub checkpoint: PathBuf,
+    pub epochs_done: usize,
+    pub global_step: usize,
+}
+
+impl Trained {
+    /// Loads checkpoint `which` of the run in `run_dir`; warnings name damaged newer
+    /// checkpoints that were passed over.
+    pub fn load(run_dir: &Path, which: &Which) -> Result<(Self, Vec<String>)> {
+        if !run_dir.is_dir() {
+            return Err(Error::Config(format!(
+                "run folder {} not found; give a folder under logs/<experiment>/",
+                run_dir.display()
+            )));
+        }
+        let found = checkpoint::find(run_dir, which)?;
+        let c = &found.checkpoint;
+        let config = c.config(&found.path)?;
+        let device = crate::backend::device(config.backend)?;
+        let (shape, classes) = match crate::data::known_shape(config.data.dataset) {
+            Some(known) => known,
+            None => {
+                let d = crate::data::load(&config.data, false)?;
+                (d.shape, d.classes)
+            }
+        };
+        let input = model::input_shape(&config.model, &shape)?;
+        let plans = model::plan(&config.model, &input, classes)?;
+        let network = Network::new(&config.model, &config.init, &input, &plans, &device);
+        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
+            c.model.clone(),
+        ))
+        .and_then(|r| network.try_load_record(r))
+        .map_err(|e| {
+            Error::Data(format!(
+                "checkpoint {}: its weights do not fit the network its config describes ({e})",
+                found.path.display()
+            ))
+        })?;
+        Ok((
+            Trained {
+                config,
+                network: record,
+                plans,
+                input,
+                classes,
+                device,
+                checkpoint: found.path.clone(),
+                epochs_done: c.epochs_done,
+                global_step: c.global_step,
+            },
+            found.warnings,
+        ))
+    }
+}

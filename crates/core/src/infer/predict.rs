@@ -1,0 +1,141 @@
+//! `runner predict`: classify a user's pictures with a trained MNIST-shaped network.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Tensor, activation::softmax};
+use serde::Serialize;
+
+use super::Trained;
+use super::preprocess::{self, Framed, SIDE};
+use crate::error::{Error, Result};
+use crate::log::{EventWriter, media};
+
+/// One picture's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub image: PathBuf,
+    pub class: usize,
+    /// The three most probable classes with their probabilities, most probable first.
+    pub top3: Vec<(usize, f64)>,
+    /// The picture was dark on light and was inverted.
+    pub inverted: bool,
+}
+
+/// Reads and frames each picture; every failure names the file.
+pub fn load_pictures(trained: &Trained, images: &[PathBuf]) -> Result<Vec<Framed>> {
+    let features: usize = trained.input.iter().product();
+    if features != SIDE * SIDE {
+        return Err(Error::Config(format!(
+            "runner predict takes 28x28 grayscale inputs (MNIST-shaped networks); this run's network takes {:?}",
+            trained.input
+        )));
+    }
+    images
+        .iter()
+        .map(|path| {
+            let picture = image::ImageReader::open(path)
+                .map_err(|e| {
+                    Error::Data(format!("cannot open the image {} ({e})", path.display()))
+                })?
+                .with_guessed_format()
+                .map_err(|e| {
+                    Error::Data(format!("cannot read the image {} ({e})", path.display()))
+                })?
+                .decode()
+                .map_err(|e| {
+                    Error::Data(format!(
+                        "cannot decode the image {} ({e}); PNG, JPEG and BMP are supported",
+                        path.display()
+                    ))
+                })?;
+            preprocess::frame(&picture).ok_or_else(|| {
+                Error::Data(format!(
+                    "the image {} is blank: no digit found in it",
+                    path.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Classifies framed pictures, normalised as the network's training data were.
+pub fn predict(trained: &Trained, images: &[PathBuf], framed: &[Framed]) -> Vec<Prediction> {
+    let norm = trained.config.data.normalize;
+    let values: Vec<f32> = framed
+        .iter()
+        .flat_map(|f| {
+            f.pixels
+                .iter()
+                .map(|&p| crate::data::normalize_value(p, &norm))
+        })
+        .collect();
+    let n = framed.len();
+    let x = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(values, [n, SIDE * SIDE]),
+        &trained.device,
+    );
+    let logits = trained.network.forward(x);
+    // The network's last layer may already be a softmax (or log-softmax with an NLL loss);
+    // softmax of log-probabilities gives the probabilities back, of probabilities does not.
+    let probabilities = match trained
+        .config
+        .model
+        .layers
+        .last()
+        .and_then(|l| l.final_activation())
+    {
+        Some(crate::config::ActivationFn::Softmax) => logits,
+        _ => softmax(logits, 1),
+    };
+    let rows: Vec<f32> = probabilities
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    let k = rows.len() / n.max(1);
+    images
+        .iter()
+        .zip(framed)
+        .zip(rows.chunks(k.max(1)))
+        .map(|((image, f), p)| {
+            let mut ranked: Vec<(usize, f64)> = p.iter().map(|&v| v as f64).enumerate().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            ranked.truncate(3);
+            Prediction {
+                image: image.clone(),
+                class: ranked.first().map_or(0, |r| r.0),
+                top3: ranked,
+                inverted: f.inverted,
+            }
+        })
+        .collect()
+}
+
+/// Writes what the network saw, one image per picture (tagged by its file name and the
+/// prediction), to a new event file in `run_dir/predict/`.
+pub fn write_tensorboard(
+    run_dir: &Path,
+    framed: &[Framed],
+    predictions: &[Prediction],
+    step: usize,
+) -> Result<PathBuf> {
+    let mut writer = EventWriter::create(&run_dir.join("predict"))?;
+    for (i, (f, p)) in framed.iter().zip(predictions).enumerate() {
+        let name = p
+            .image
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pixels: Vec<u8> = f
+            .pixels
+            .iter()
+            .map(|v| v.round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let tag = format!("predict/{i:03}_{name}_as_{}", p.class);
+        writer.summary(
+            media::image(&tag, &pixels, SIDE as u32, SIDE as u32, 1)?,
+            step,
+        )?;
+    }
+    writer.flush()?;
+    Ok(writer.path().to_path_buf())
+}

@@ -137,7 +137,7 @@ fn positions(dir: &Path) -> Result<Vec<((usize, usize), PathBuf)>> {
             position(&name).map(|p| (p, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     Ok(found)
 }
 

@@ -1,6 +1,7 @@
-//! Which config a resumed run uses: the one it was trained with, except `train.epochs`,
-//! which may be raised to train longer. Anything else that differs is refused, naming the
-//! keys, since the checkpoint's weights and optimizer state belong to the original.
+//! Which config a resumed run uses: the one it was trained with, except `train.epochs`
+//! (raised to train longer), `[checkpoint]` and the description, which do not change what is
+//! trained. Anything else that differs is refused, naming the keys, since the checkpoint's
+//! weights and optimizer state belong to the original.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,7 +36,7 @@ pub fn config_for_resume(
     let keys: std::collections::BTreeSet<&String> = now.keys().chain(then.keys()).collect();
     let differ: Vec<String> = keys
         .into_iter()
-        .filter(|k| k.as_str() != "train.epochs" && now.get(*k) != then.get(*k))
+        .filter(|k| !may_change(k) && now.get(*k) != then.get(*k))
         .map(|k| {
             let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".into());
             format!(
@@ -47,13 +48,17 @@ pub fn config_for_resume(
         .collect();
     if !differ.is_empty() {
         return Err(Error::Config(format!(
-            "{} differs from the run being resumed ({}) in {}; resume with the experiment it was started with (only train.epochs may change), or start a new run without --resume",
+            "{} differs from the run being resumed ({}) in {}; resume with the experiment it was started with (only train.epochs, [checkpoint] and the description may change), or start a new run without --resume",
             experiment.display(),
             run_dir.join("config.toml").display(),
             differ.join(", ")
         )));
     }
     Ok(resolved)
+}
+
+fn may_change(key: &str) -> bool {
+    key == "train.epochs" || key == "description" || key.starts_with("checkpoint.")
 }
 
 /// Dotted key -> value text, for every leaf of the config.

@@ -191,6 +191,10 @@ pub fn find(run_dir: &Path, which: &Which) -> Result<Found> {
     };
     match which {
         Which::Path(path) => one(path.clone()),
+        Which::Best if !dir.join(BEST).is_file() && dir.is_dir() => Err(Error::Config(format!(
+            "{} has no {BEST} yet (no epoch of the run has finished); use --checkpoint last",
+            run_dir.display()
+        ))),
         Which::Best => one(dir.join(BEST)),
         Which::Last => {
             if !dir.is_dir() {

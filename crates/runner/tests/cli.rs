@@ -22,7 +22,35 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         (
             base_text.replace("lr = 0.1", "lr = 0.1\nlrr = 2"),
             vec![],
-            vec!["lrr", "did you mean `lr`"],
+            vec!["bad.toml:11:1:", "optimizer.lrr", "did you mean `lr`"],
+        ),
+        (
+            base_text.replace(
+                "{ type = \"flatten\" }",
+                "{ type = \"flatten\" }, { type = \"dropout\", p = 1.5 }",
+            ),
+            vec![],
+            vec!["bad.toml:7:", "model.layers[1].p", "1.5"],
+        ),
+        (
+            format!("{base_text}[init]\nweight = {{ kind = \"normal\", std = -0.5 }}\n"),
+            vec![],
+            vec!["bad.toml:15:29:", "init.weight.std", "-0.5"],
+        ),
+        (
+            base_text.replace("units = 16,", "units = -16,"),
+            vec![],
+            vec!["bad.toml:7:", "model.layers.1.units", "-16", "a whole number"],
+        ),
+        (
+            base_text.replace("lr = 0.1", "lr = \"fast\""),
+            vec![],
+            vec!["bad.toml:10:", "optimizer.lr", "fast"],
+        ),
+        (
+            base_text.clone(),
+            vec!["name=/tmp/abs"],
+            vec!["name", "plain folder name"],
         ),
         (
             base_text.clone(),

@@ -129,15 +129,21 @@ pub fn resolve(mut config: ExperimentConfig) -> ExperimentConfig {
     if let super::ScheduleConfig::Cosine { t_max, .. } = &mut config.schedule {
         t_max.get_or_insert(config.train.epochs);
     }
-    for dir in [
-        &mut config.data.dir,
-        &mut config.data.train_file,
-        &mut config.data.test_file,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    // CSV files named relative to `dir` are found there, as the schema documents; other
+    // relative paths are taken from the working folder. All become absolute, so the resolved
+    // config works from anywhere.
+    if let Some(dir) = &mut config.data.dir {
         *dir = absolute(dir);
+    }
+    let dir = config.data.dir.clone();
+    for file in [&mut config.data.train_file, &mut config.data.test_file]
+        .into_iter()
+        .flatten()
+    {
+        *file = match &dir {
+            Some(dir) if file.is_relative() => dir.join(&*file),
+            _ => absolute(file),
+        };
     }
     config
 }
@@ -204,6 +210,13 @@ impl Provider for SetFlag {
 
 /// Where a value came from, for messages: the file, `--set ...`, or `environment variable KILN_...`.
 fn source_of(meta: Option<&Metadata>, path: &[String], file: &Path) -> String {
+    let in_file = || {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        match super::locate::locate(&text, path) {
+            Some((line, column)) => format!("{}:{line}:{column}", file.display()),
+            None => file.display().to_string(),
+        }
+    };
     match meta {
         Some(meta) if meta.name.starts_with("--set") => meta.name.to_string(),
         Some(meta) if meta.name.contains("environment") => {
@@ -212,7 +225,7 @@ fn source_of(meta: Option<&Metadata>, path: &[String], file: &Path) -> String {
                 path.join("__").to_uppercase()
             )
         }
-        _ => file.display().to_string(),
+        _ => in_file(),
     }
 }
 
@@ -222,8 +235,23 @@ fn describe(error: &figment::Error, file: &Path) -> String {
         .clone()
         .into_iter()
         .map(|e| {
-            let source = source_of(e.metadata.as_ref(), &e.path, file);
-            let key = e.path.join(".");
+            // An unknown key is not in the config's path: point at it, not at its table.
+            let mut at = e.path.clone();
+            if let figment::error::Kind::UnknownField(found, _) = &e.kind {
+                at.push(found.clone());
+            }
+            // A wrong value inside a tagged section: serde names the section only; find the
+            // key that holds the value in the file.
+            if let figment::error::Kind::InvalidType(actual, _)
+            | figment::error::Kind::InvalidValue(actual, _) = &e.kind
+                && let Some(written) = written_as(actual)
+                && let Ok(text) = std::fs::read_to_string(file)
+                && let Some(key) = super::locate::key_with_value(&text, &at, &written)
+            {
+                at.push(key);
+            }
+            let source = source_of(e.metadata.as_ref(), &at, file);
+            let key = at.join(".");
             let what = explain(&e.kind);
             if key.is_empty() {
                 format!("{source}: {what}")
@@ -250,6 +278,9 @@ fn explain(kind: &figment::error::Kind) -> String {
             valid.join(", ")
         ),
         Kind::MissingField(name) => format!("missing key `{name}`"),
+        Kind::InvalidValue(actual, expected) | Kind::InvalidType(actual, expected) => {
+            format!("got {actual}, expected {}", plain_type(expected))
+        }
         // toml's parse errors span several lines (a source excerpt with a caret); keep the
         // position and the explanation on one line.
         Kind::Message(text) if text.contains('\n') => text
@@ -258,6 +289,28 @@ fn explain(kind: &figment::error::Kind) -> String {
             .filter(|l| !l.is_empty() && !l.contains('|') && !l.starts_with('^'))
             .collect::<Vec<_>>()
             .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// How a value figment reports appears in TOML text.
+fn written_as(actual: &figment::error::Actual) -> Option<String> {
+    use figment::error::Actual;
+    Some(match actual {
+        Actual::Bool(b) => b.to_string(),
+        Actual::Unsigned(u) => u.to_string(),
+        Actual::Signed(i) => i.to_string(),
+        Actual::Str(s) => format!("{s:?}"),
+        _ => return None,
+    })
+}
+
+/// serde's Rust type names in words a config writer knows.
+fn plain_type(expected: &str) -> String {
+    match expected {
+        "usize" | "u64" | "u32" => "a whole number, 0 or more".into(),
+        "f64" | "f32" => "a number".into(),
+        "a boolean" | "bool" => "true or false".into(),
         other => other.to_string(),
     }
 }

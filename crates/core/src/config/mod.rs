@@ -2,6 +2,7 @@
 
 mod layers;
 mod load;
+mod locate;
 mod schema;
 mod validate;
 

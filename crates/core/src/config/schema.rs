@@ -89,6 +89,10 @@ pub struct DataConfig {
     /// How raw values become network inputs: `((x - center) / scale - mean) / std`.
     #[serde(default)]
     pub normalize: Normalize,
+    /// CSV and IDX only: the number of classes. Given, every label must be below it (an error
+    /// names the first that is not); absent, it is the largest label plus one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
     /// Use only the first N training examples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_train: Option<usize>,

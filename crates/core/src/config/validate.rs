@@ -56,6 +56,7 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
     check_train(&mut p, &config.train);
     check_log(&mut p, &config.log);
     check_checkpoint(&mut p, &config.checkpoint);
+    check_classes(&mut p, &config.data);
     p.found
 }
 
@@ -364,6 +365,21 @@ fn check_train(p: &mut Problems, train: &TrainConfig) {
         "train.eval_batch_size",
         "must be at least 1",
     );
+}
+
+fn check_classes(p: &mut Problems, data: &DataConfig) {
+    if let Some(classes) = data.classes {
+        p.check(
+            classes >= 2,
+            "data.classes",
+            format!("must be at least 2 (got {classes})"),
+        );
+        p.check(
+            matches!(data.dataset, DatasetKind::Csv | DatasetKind::Idx),
+            "data.classes",
+            "applies to csv and idx datasets only; MNIST and Fashion-MNIST have 10",
+        );
+    }
 }
 
 fn check_checkpoint(p: &mut Problems, checkpoint: &CheckpointConfig) {

@@ -76,6 +76,24 @@ pub fn load(config: &DataConfig, progress: bool) -> Result<Dataset> {
         }
         DatasetKind::Csv => from_csv(config)?,
     };
+    if let Some(classes) = config.classes {
+        for (split, which) in [(&dataset.train, "training"), (&dataset.test, "test")] {
+            if let Some((i, label)) = split
+                .labels
+                .iter()
+                .enumerate()
+                .find(|(_, l)| **l as usize >= classes)
+            {
+                return Err(Error::Data(format!(
+                    "the {which} labels in {} include {label} (example {}), but [data] classes = {classes}: labels must be 0 to {}; fix the data or raise classes",
+                    dataset.source.display(),
+                    i + 1,
+                    classes - 1
+                )));
+            }
+        }
+        dataset.classes = classes;
+    }
     limit(&mut dataset.train, config.limit_train);
     limit(&mut dataset.test, config.limit_test);
     Ok(dataset)

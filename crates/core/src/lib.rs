@@ -4,6 +4,9 @@
 //! [`data::Dataset`] + [`model::Network`] + optimizer ([`optim`]) -> [`train`] loop ->
 //! TensorBoard event files and console ([`log`]). Nothing downstream re-reads the TOML.
 
+// The one `unsafe` block is the gemm call in kernels/gemm.rs, justified there.
+#![deny(unsafe_code)]
+
 pub mod backend;
 pub mod checkpoint;
 pub mod config;

@@ -7,6 +7,8 @@
 //! params = { hidden = [250, 200], activation = "relu" }
 //! ```
 
+#![forbid(unsafe_code)]
+
 use kiln_core::config::{Activation, LayerSpec, Size2};
 use serde::Deserialize;
 

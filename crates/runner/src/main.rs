@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 2 a problem with what the user gave (config, flags, data); 1 a failure
 //! during training; 130 interrupted (Ctrl-C or SIGTERM).
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ mod autodiff;
 pub mod batch_norm;
 pub mod conv;
 mod flex;
+#[allow(unsafe_code)]
 mod gemm;
 pub mod max_pool;
 

@@ -1,37 +1,92 @@
 //! The backend named in the experiment -> a Burn runtime `Device`.
 //!
-//! Only `flex` is compiled into the default build; asking for another is a user error that
-//! names the cargo feature it needs.
+//! `flex` is always compiled in; `tch` and `tch-cuda` with the cargo feature `tch` (libtorch,
+//! from a pip-installed PyTorch), `cuda` with the feature `cuda` (CubeCL). Asking for one that
+//! is not compiled in is a user error naming the feature to build with.
 
 use burn::tensor::Device;
 
 use crate::config::Backend;
 use crate::error::{Error, Result};
 
-/// The backends this build of kiln can run.
-pub fn compiled() -> Vec<Backend> {
-    vec![Backend::Flex]
+/// Every backend kiln knows, in the order `runner backends` lists them.
+pub const ALL: [Backend; 4] = [Backend::Flex, Backend::Tch, Backend::TchCuda, Backend::Cuda];
+
+/// The cargo feature that compiles `backend` in (`None`: always there).
+pub fn feature(backend: Backend) -> Option<&'static str> {
+    match backend {
+        Backend::Flex => None,
+        Backend::Tch | Backend::TchCuda => Some("tch"),
+        Backend::Cuda => Some("cuda"),
+    }
 }
 
-/// The device for `backend` (without autodiff; the training loop adds it).
-pub fn device(backend: Backend) -> Result<Device> {
+/// Whether this build has `backend`.
+pub fn is_compiled(backend: Backend) -> bool {
     match backend {
-        Backend::Flex => Ok(Device::flex()),
-        other => {
-            let feature = match other {
-                Backend::Cuda => "cuda",
-                _ => "tch",
-            };
-            Err(Error::Config(format!(
-                "backend = \"{}\" is not compiled into this build of kiln (it has: {}); it needs the cargo feature `{feature}`, which kiln does not offer yet; use backend = \"flex\"",
-                other.name(),
-                compiled()
-                    .iter()
-                    .map(|b| b.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
-        }
+        Backend::Flex => true,
+        Backend::Tch | Backend::TchCuda => cfg!(feature = "tch"),
+        Backend::Cuda => cfg!(feature = "cuda"),
+    }
+}
+
+/// The backends this build of kiln can run.
+pub fn compiled() -> Vec<Backend> {
+    ALL.into_iter().filter(|b| is_compiled(*b)).collect()
+}
+
+/// The device for `backend` (GPU number `index` where it applies), without autodiff; the
+/// training loop adds it.
+pub fn device(backend: Backend, index: usize) -> Result<Device> {
+    if !is_compiled(backend) {
+        let feature = feature(backend).unwrap_or("none");
+        return Err(Error::Config(format!(
+            "backend = \"{}\" is not compiled into this build of kiln (it has: {}); build with `cargo build --release --features {feature}` (README: Backends), or use backend = \"flex\"",
+            backend.name(),
+            compiled()
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let _ = index;
+    Ok(match backend {
+        #[cfg(feature = "tch")]
+        Backend::Tch => Device::libtorch(),
+        #[cfg(feature = "tch")]
+        Backend::TchCuda => Device::libtorch_cuda(index),
+        #[cfg(feature = "cuda")]
+        Backend::Cuda => Device::cuda(index),
+        _ => Device::flex(),
+    })
+}
+
+/// Whether `backend` can run here: its device is created and a small computation on it gives
+/// the right answer. `Err` says why not (no GPU, no driver, a library missing).
+pub fn probe(backend: Backend, index: usize) -> std::result::Result<(), String> {
+    let device = device(backend, index).map_err(|e| e.to_string())?;
+    // Backends report a missing device by panicking; keep that from ending the process and
+    // from printing a panic message.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(move || {
+        let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+        (x.clone() * x).sum().into_scalar::<f32>()
+    });
+    std::panic::set_hook(previous);
+    match result {
+        Ok(v) if (v - 14.0).abs() < 1e-5 => Ok(()),
+        Ok(v) => Err(format!("a test sum came out {v}, not 14")),
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the device could not start".into())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()),
     }
 }
 

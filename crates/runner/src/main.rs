@@ -79,6 +79,12 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// List the backends compiled into this runner and whether each can start a device here.
+    Backends {
+        /// The GPU to try for tch-cuda and cuda.
+        #[arg(long, default_value_t = 0)]
+        device: usize,
+    },
     /// Evaluate a trained run on its test set: loss, accuracy, per-class accuracy, confusion matrix.
     Eval {
         /// The run folder, e.g. logs/cnn_bn/2026-11-27_10-00-00.
@@ -165,6 +171,10 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Some(Command::Inspect { experiment, sets }) => inspect(experiment, sets).map(|()| true),
+        Some(Command::Backends { device }) => {
+            backends(*device);
+            Ok(true)
+        }
         Some(Command::Eval {
             run_dir,
             checkpoint,
@@ -248,6 +258,24 @@ fn command_line(experiment: &Path, cli: &TrainArgs) -> String {
         words.push(quote(&cli.logdir.to_string_lossy()));
     }
     words.join(" ")
+}
+
+/// `runner backends`: one line per backend kiln knows.
+fn backends(index: usize) {
+    for backend in kiln_core::backend::ALL {
+        let status = if !kiln_core::backend::is_compiled(backend) {
+            format!(
+                "not compiled in (build with --features {})",
+                kiln_core::backend::feature(backend).unwrap_or("?")
+            )
+        } else {
+            match kiln_core::backend::probe(backend, index) {
+                Ok(()) => "compiled in, runs here".to_string(),
+                Err(why) => format!("compiled in, cannot start here: {why}"),
+            }
+        };
+        println!("{:<9} {status}", backend.name());
+    }
 }
 
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {

@@ -20,6 +20,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "description",
     "seed",
     "backend",
+    "device",
     "data",
     "model",
     "init",

@@ -28,6 +28,9 @@ pub struct ExperimentConfig {
     /// Which Burn backend runs the network.
     #[serde(default)]
     pub backend: Backend,
+    /// Which GPU, for `tch-cuda` and `cuda` (0 is the first).
+    #[serde(default)]
+    pub device: usize,
     pub data: DataConfig,
     pub model: ModelConfig,
     /// Default initialisation of every layer's parameters; a layer may override it.

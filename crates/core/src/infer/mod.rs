@@ -44,7 +44,7 @@ impl Trained {
         let found = checkpoint::find(run_dir, which)?;
         let c = &found.checkpoint;
         let config = c.config(&found.path)?;
-        let device = crate::backend::device(config.backend)?;
+        let device = crate::backend::device(config.backend, config.device)?;
         let (shape, classes) = match crate::data::known_shape(config.data.dataset) {
             Some(known) => known,
             None => {

@@ -80,7 +80,7 @@ pub struct Prepared {
 
 /// Checks the config against the data and the backend, without creating any file.
 pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
-    let device = crate::backend::device(config.backend)?;
+    let device = crate::backend::device(config.backend, config.device)?;
     let dataset = crate::data::load(&config.data, progress)?;
     let input = model::input_shape(&config.model, &dataset.shape)?;
     let plans = model::plan(&config.model, &input, dataset.classes)?;

@@ -1,0 +1,78 @@
+//! Backends chosen in the TOML: what this build has, and (built with `--features tch`) the
+//! same experiment on libtorch as on flex.
+
+use std::process::Output;
+
+mod common;
+use common::*;
+
+fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
+}
+
+#[test]
+fn backends_lists_what_is_compiled_in_and_what_runs_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner(dir.path()).arg("backends").output().unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in: {text}"))
+            .to_string()
+    };
+    assert!(line("flex").contains("runs here"), "{text}");
+    assert!(line("cuda").contains("--features cuda") || line("cuda").contains("compiled in"));
+    if cfg!(feature = "tch") {
+        assert!(line("tch").contains("runs here"), "{text}");
+    } else {
+        assert!(
+            line("tch").contains("not compiled in (build with --features tch)"),
+            "{text}"
+        );
+        assert!(line("tch-cuda").contains("--features tch"), "{text}");
+    }
+}
+
+/// The same short fc_adam_l2 run on flex and on libtorch: the same accuracy within half a
+/// point (the init and data order are kiln's, so only the arithmetic differs).
+#[cfg(feature = "tch")]
+#[test]
+fn fc_adam_l2_on_tch_reaches_the_accuracy_it_reaches_on_flex() {
+    let Some(mnist) = real_mnist() else {
+        eprintln!("skipped: set KILN_DATA_DIR to the real MNIST to run this test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let accuracy = |backend: &str| -> f64 {
+        let out = runner(dir.path())
+            .env("KILN_DATA_DIR", &mnist)
+            .args([
+                FC_ADAM_L2,
+                "--set",
+                "train.epochs=1",
+                "--set",
+                &format!("backend={backend}"),
+            ])
+            .args(["--logdir", &dir.path().join(backend).display().to_string()])
+            .output()
+            .unwrap();
+        ok(&out);
+        let text = stdout(&out);
+        let last = text.lines().rfind(|l| l.starts_with("epoch ")).unwrap();
+        last.split("test_acc ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (flex, tch) = (accuracy("flex"), accuracy("tch"));
+    assert!(
+        flex > 0.9 && (flex - tch).abs() <= 0.005,
+        "flex {flex}, tch {tch}"
+    );
+}

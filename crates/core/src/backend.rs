@@ -37,6 +37,9 @@ pub fn compiled() -> Vec<Backend> {
 
 /// The device for `backend` (GPU number `index` where it applies), without autodiff; the
 /// training loop adds it.
+// Burn 0.22 marks burn-tch deprecated (CubeCL is its future); libtorch is still what runs on a
+// pip-installed PyTorch, which is what kiln's users have.
+#[allow(deprecated)]
 pub fn device(backend: Backend, index: usize) -> Result<Device> {
     if !is_compiled(backend) {
         let feature = feature(backend).unwrap_or("none");
@@ -82,12 +85,21 @@ pub fn probe(backend: Backend, index: usize) -> std::result::Result<(), String> 
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the device could not start".into())
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string()),
+            .map(|m| first_line(&m))
+            .unwrap_or_else(|| "the device could not start".into())),
     }
+}
+
+/// The first line of a backend's panic message; libtorch's carry a C++ stack trace, escaped
+/// (`\\n`) inside a `Result`'s debug text.
+fn first_line(message: &str) -> String {
+    let cut = message
+        .find("\\n")
+        .into_iter()
+        .chain(message.find('\n'))
+        .min()
+        .unwrap_or(message.len());
+    message[..cut].chars().take(300).collect()
 }
 
 /// Whether `backend` keeps tensors in host memory, where kiln's fused optimizers

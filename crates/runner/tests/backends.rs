@@ -36,7 +36,10 @@ fn backends_lists_what_is_compiled_in_and_what_runs_here() {
 }
 
 /// The same short fc_adam_l2 run on flex and on libtorch: the same accuracy within half a
-/// point (the init and data order are kiln's, so only the arithmetic differs).
+/// point (the init and data order are kiln's, so only the arithmetic differs). At the file's
+/// lr of 1e-2 one epoch's test accuracy swings by more than that from epoch to epoch on either
+/// backend (0.9455 on flex, 0.9520 on tch, measured); at 1e-3 the end point is stable (0.9609
+/// and 0.9601), so the comparison runs there.
 #[cfg(feature = "tch")]
 #[test]
 fn fc_adam_l2_on_tch_reaches_the_accuracy_it_reaches_on_flex() {

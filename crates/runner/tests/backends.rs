@@ -56,6 +56,8 @@ fn fc_adam_l2_on_tch_reaches_the_accuracy_it_reaches_on_flex() {
                 "--set",
                 "train.epochs=1",
                 "--set",
+                "optimizer.lr=0.001",
+                "--set",
                 &format!("backend={backend}"),
             ])
             .args(["--logdir", &dir.path().join(backend).display().to_string()])

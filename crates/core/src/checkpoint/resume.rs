@@ -63,27 +63,8 @@ fn may_change(key: &str) -> bool {
 
 /// Dotted key -> value text, for every leaf of the config.
 fn flatten(config: &ExperimentConfig) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    if let Ok(value) = toml::Value::try_from(config) {
-        walk("", &value, &mut out);
-    }
-    out
-}
-
-fn walk(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
-    match value {
-        toml::Value::Table(table) => {
-            for (k, v) in table {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                walk(&key, v, out);
-            }
-        }
-        leaf => {
-            out.insert(prefix.to_string(), leaf.to_string());
-        }
-    }
+    crate::log::hparams::flatten(config)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect()
 }

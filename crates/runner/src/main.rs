@@ -280,10 +280,10 @@ fn backends(index: usize) {
 
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     let config = config::load_with_zoo(experiment, sets, &kiln_model_zoo::expand)?;
-    let (input, plans) = train::plan_only(&config).map_err(in_file(experiment))?;
+    let planned = train::plan_only(&config).map_err(in_file(experiment))?;
     print!(
         "{}",
-        kiln_core::model::summary::render(&config.name, &input, &plans)
+        kiln_core::model::summary::render(&config.name, &planned.input, &planned.plans)
     );
     Ok(())
 }

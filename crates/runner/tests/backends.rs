@@ -1,14 +1,7 @@
 //! Backends chosen in the TOML: what this build has, and (built with `--features tch`) the
 //! same experiment on libtorch as on flex.
-
-use std::process::Output;
-
 mod common;
 use common::*;
-
-fn ok(out: &Output) {
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
-}
 
 #[test]
 fn backends_lists_what_is_compiled_in_and_what_runs_here() {

@@ -52,10 +52,6 @@ fn run(cmd: &mut std::process::Command) -> Output {
     cmd.output().unwrap()
 }
 
-fn ok(out: &Output) {
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
-}
-
 /// The lines `runner` printed for each epoch, without the timing at the end.
 fn epoch_lines(out: &str) -> Vec<String> {
     out.lines()

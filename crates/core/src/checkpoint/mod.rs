@@ -89,6 +89,30 @@ impl Checkpoint {
     }
 }
 
+/// A network's parameters and BatchNorm statistics as a checkpoint keeps them: Burn's
+/// burnpack record, which also keeps each parameter's id (the optimizer state's key).
+pub fn network_bytes(network: &crate::model::Network) -> Result<Vec<u8>> {
+    use burn::module::Module;
+    network
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| Error::Run(format!("cannot save the network's weights: {e}")))
+}
+
+/// `network` with the weights [`network_bytes`] saved; `Err` is Burn's reason they do not fit,
+/// for the caller to put in its own message.
+pub fn load_network(
+    network: crate::model::Network,
+    bytes: Vec<u8>,
+) -> std::result::Result<crate::model::Network, String> {
+    use burn::module::Module;
+    burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .and_then(|r| network.try_load_record(r))
+        .map_err(|e| e.to_string())
+}
+
 /// Reads and checks a checkpoint file.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|e| {

@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{self, Which};
 use crate::config::ExperimentConfig;
-use burn::module::Module;
-
 use crate::error::{Error, Result};
-use crate::model::{self, LayerPlan, Network};
+use crate::model::{LayerPlan, Network};
 
 /// A network restored from a checkpoint, on its backend's plain (inference) device.
 pub struct Trained {
@@ -41,34 +39,27 @@ impl Trained {
                 run_dir.display()
             )));
         }
-        let found = checkpoint::find(run_dir, which)?;
-        let c = &found.checkpoint;
-        let config = c.config(&found.path)?;
+        let mut found = checkpoint::find(run_dir, which)?;
+        let config = found.checkpoint.config(&found.path)?;
         let device = crate::backend::device(config.backend, config.device)?;
-        let (shape, classes) = match crate::data::known_shape(config.data.dataset) {
-            Some(known) => known,
-            None => {
-                let d = crate::data::load(&config.data, false)?;
-                (d.shape, d.classes)
-            }
-        };
-        let input = model::input_shape(&config.model, &shape)?;
-        let plans = model::plan(&config.model, &input, classes)?;
+        let crate::train::Planned {
+            input,
+            plans,
+            classes,
+        } = crate::train::plan_only(&config)?;
         let network = Network::new(&config.model, &config.init, &input, &plans, &device);
-        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
-            c.model.clone(),
-        ))
-        .and_then(|r| network.try_load_record(r))
-        .map_err(|e| {
+        let bytes = std::mem::take(&mut found.checkpoint.model);
+        let network = checkpoint::load_network(network, bytes).map_err(|e| {
             Error::Data(format!(
                 "checkpoint {}: its weights do not fit the network its config describes ({e})",
                 found.path.display()
             ))
         })?;
+        let c = &found.checkpoint;
         Ok((
             Trained {
                 config,
-                network: record,
+                network,
                 plans,
                 input,
                 classes,

@@ -110,9 +110,17 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     })
 }
 
-/// The input shape and layer plans of an experiment, without training (and without reading
-/// named datasets, whose shape is known).
-pub fn plan_only(config: &ExperimentConfig) -> Result<(Vec<usize>, Vec<LayerPlan>)> {
+/// What an experiment's network is, worked out without training.
+pub struct Planned {
+    /// Shape of one input example, as the network takes it.
+    pub input: Vec<usize>,
+    pub plans: Vec<LayerPlan>,
+    pub classes: usize,
+}
+
+/// The input shape, layer plans and number of classes of an experiment, without training
+/// (and without reading named datasets, whose shape is known).
+pub fn plan_only(config: &ExperimentConfig) -> Result<Planned> {
     let (shape, classes) = match crate::data::known_shape(config.data.dataset) {
         Some(known) => known,
         None => {
@@ -122,7 +130,11 @@ pub fn plan_only(config: &ExperimentConfig) -> Result<(Vec<usize>, Vec<LayerPlan
     };
     let input = model::input_shape(&config.model, &shape)?;
     let plans = model::plan(&config.model, &input, classes)?;
-    Ok((input, plans))
+    Ok(Planned {
+        input,
+        plans,
+        classes,
+    })
 }
 
 /// The loss a config trains with.
@@ -213,15 +225,11 @@ pub fn train(
     let first_epoch = match resume {
         None => 1,
         Some(Resume { checkpoint: c, .. }) => {
-            let record =
-                burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(c.model))
-                    .and_then(|r| network.clone().try_load_record(r))
-                    .map_err(|e| {
-                        Error::Data(format!(
-                            "the checkpoint's weights do not fit this network: {e}"
-                        ))
-                    })?;
-            network = record;
+            network = checkpoint::load_network(network, c.model).map_err(|e| {
+                Error::Data(format!(
+                    "the checkpoint's weights do not fit this network: {e}"
+                ))
+            })?;
             optimizer = optimizer.load_state(c.optimizer)?;
             history = c.history;
             global_step = c.global_step;
@@ -295,12 +303,7 @@ pub fn train(
                     best: Option<(f64, usize)>|
      -> Result<Checkpoint> {
         let (epochs_done, steps_into_epoch, global_step, partial) = position;
-        let model = network
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| Error::Run(format!("cannot save the network's weights: {e}")))?
-            .to_vec();
+        let model = checkpoint::network_bytes(network)?;
         Ok(Checkpoint {
             epochs_done,
             steps_into_epoch,

@@ -111,3 +111,19 @@ pub fn real_mnist() -> Option<PathBuf> {
         .map(PathBuf::from)
         .filter(|d| d.is_dir())
 }
+
+/// Exit code 0, or the failure with everything the command printed.
+pub fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
+}
+
+/// The size of the one event file in `dir` (a run's `train/` or `test/`).
+pub fn event_file_len(dir: &Path) -> u64 {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::metadata(file).unwrap().len()
+}

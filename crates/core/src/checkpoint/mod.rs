@@ -93,6 +93,9 @@ impl Checkpoint {
 /// burnpack record, which also keeps each parameter's id (the optimizer state's key).
 pub fn network_bytes(network: &crate::model::Network) -> Result<Vec<u8>> {
     use burn::module::Module;
+    // A record reads BatchNorm's running statistics without their pending update (Burn folds
+    // it in at the next forward); `valid` folds it in the shared state first.
+    drop(network.valid());
     network
         .clone()
         .into_record()

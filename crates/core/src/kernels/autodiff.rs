@@ -8,7 +8,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::tensor::FloatTensor;
 
-use super::HostKernels;
+use super::{HostKernels, dense};
 
 type Primitive<B> = <B as burn::backend::BackendTypes>::FloatTensorPrimitive;
 
@@ -18,6 +18,99 @@ fn constant<B: HostKernels, C: CheckpointStrategy>(t: Primitive<B>) -> FloatTens
 }
 
 impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
+    fn host_dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: dense::Activation,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct DenseBackward;
+
+        impl<B: HostKernels> Backward<B, 3> for DenseBackward {
+            /// x, weight, the output, the activation.
+            type State = (NodeId, NodeId, Primitive<B>, dense::Activation);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight, node_bias] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, weight, output, activation) = ops.state;
+                let x = checkpointer.retrieve_node_output::<Primitive<B>>(x);
+                let weight = checkpointer.retrieve_node_output::<Primitive<B>>(weight);
+                let g = B::host_dense_pre_activation_grad(output, grad, activation);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::host_dense_input_backward(weight, g.clone()));
+                }
+                if node_weight.is_some() || node_bias.is_some() {
+                    let (dw, db) = B::host_dense_weight_backward(x, g);
+                    for (node, g) in [(node_weight, dw), (node_bias, db)] {
+                        if let Some(node) = node {
+                            grads.register::<B>(node.id, g);
+                        }
+                    }
+                }
+            }
+        }
+
+        match DenseBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let (x_state, weight_state) = (prep.checkpoint(&x), prep.checkpoint(&weight));
+                let y = B::host_dense(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                    activation,
+                );
+                prep.finish((x_state, weight_state, y.clone(), activation), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::host_dense(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                activation,
+            )),
+        }
+    }
+
+    fn host_dense_pre_activation_grad(
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        activation: dense::Activation,
+    ) -> FloatTensor<Self> {
+        constant::<B, C>(B::host_dense_pre_activation_grad(
+            output.into_primitive(),
+            grad.into_primitive(),
+            activation,
+        ))
+    }
+
+    fn host_dense_weight_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (dw, db) = B::host_dense_weight_backward(x.into_primitive(), grad.into_primitive());
+        (constant::<B, C>(dw), constant::<B, C>(db))
+    }
+
+    fn host_dense_input_backward(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        constant::<B, C>(B::host_dense_input_backward(
+            weight.into_primitive(),
+            grad.into_primitive(),
+        ))
+    }
+
     fn host_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -29,8 +122,8 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         struct BatchNormBackward;
 
         impl<B: HostKernels> Backward<B, 3> for BatchNormBackward {
-            /// x, gamma, then output, mean, variance, epsilon, relu.
-            type State = (NodeId, NodeId, [Primitive<B>; 3], f64, bool);
+            /// x, gamma, beta, then mean, variance, epsilon, relu.
+            type State = (NodeId, NodeId, NodeId, [Primitive<B>; 2], f64, bool);
 
             fn backward(
                 self,
@@ -40,11 +133,12 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
             ) {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x, gamma, [output, mean, variance], epsilon, relu) = ops.state;
+                let (x, gamma, beta, [mean, variance], epsilon, relu) = ops.state;
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(x);
                 let gamma = checkpointer.retrieve_node_output::<Primitive<B>>(gamma);
+                let beta = checkpointer.retrieve_node_output::<Primitive<B>>(beta);
                 let (dx, dgamma, dbeta) = B::host_batch_norm_train_backward(
-                    x, output, relu, gamma, mean, variance, epsilon, grad,
+                    x, relu, gamma, beta, mean, variance, epsilon, grad,
                 );
                 for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
                     if let Some(node) = node {
@@ -62,6 +156,7 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
                 let gamma_state = prep.checkpoint(&gamma);
+                let beta_state = prep.checkpoint(&beta);
                 let (y, mean, var) = B::host_batch_norm_train(
                     x.into_primitive(),
                     gamma.into_primitive(),
@@ -69,8 +164,8 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                     epsilon,
                     relu,
                 );
-                let saved = [y.clone(), mean.clone(), var.clone()];
-                let state = (x_state, gamma_state, saved, epsilon, relu);
+                let saved = [mean.clone(), var.clone()];
+                let state = (x_state, gamma_state, beta_state, saved, epsilon, relu);
                 let y = prep.finish(state, y);
                 (y, constant::<B, C>(mean), constant::<B, C>(var))
             }
@@ -93,9 +188,9 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
 
     fn host_batch_norm_train_backward(
         x: FloatTensor<Self>,
-        output: FloatTensor<Self>,
         relu: bool,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
@@ -104,9 +199,9 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         // Not itself differentiated: computed on the inner values, as constants.
         let (dx, dgamma, dbeta) = B::host_batch_norm_train_backward(
             x.into_primitive(),
-            output.into_primitive(),
             relu,
             gamma.into_primitive(),
+            beta.into_primitive(),
             mean.into_primitive(),
             variance.into_primitive(),
             epsilon,

@@ -5,7 +5,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Shape, TensorData};
 
-use super::{HostKernels, batch_norm, conv, max_pool};
+use super::{HostKernels, batch_norm, conv, dense, max_pool};
 
 /// The tensor's values in row-major order (a copy only when it is a strided view).
 fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -17,6 +17,18 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
             .expect("contiguous f32")
             .to_vec()
             .into(),
+    }
+}
+
+/// `t` as a tensor whose f32 storage may be written in place: `t` itself when it is the only
+/// owner of a buffer it covers exactly, else a contiguous copy.
+fn writable(t: FlexTensor) -> FlexTensor {
+    let whole = t.layout().contiguous_offsets() == Some((0, t.layout().num_elements()))
+        && t.bytes().len() == t.layout().num_elements() * std::mem::size_of::<f32>();
+    if whole && t.is_unique() {
+        t
+    } else {
+        tensor(values(&t).into_owned(), dims(&t))
     }
 }
 
@@ -56,7 +68,66 @@ fn geometry(
     }
 }
 
+/// A dense layer's shapes from its input `[batch, inputs]` and weight `[inputs, outputs]`.
+fn dense_dims(x: &FlexTensor, weight: &FlexTensor) -> dense::Dims {
+    let (x, w) = (dims(x), dims(weight));
+    dense::Dims {
+        batch: x[0],
+        inputs: w[0],
+        outputs: w[1],
+    }
+}
+
 impl HostKernels for Flex {
+    fn host_dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: dense::Activation,
+    ) -> FloatTensor<Self> {
+        let d = dense_dims(&x, &weight);
+        let y = dense::forward(&values(&x), &values(&weight), &values(&bias), d, activation);
+        tensor(y, [d.batch, d.outputs])
+    }
+
+    fn host_dense_pre_activation_grad(
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        activation: dense::Activation,
+    ) -> FloatTensor<Self> {
+        if activation == dense::Activation::Identity {
+            return grad;
+        }
+        let g = dense::pre_activation_grad(&values(&output), &values(&grad), activation);
+        tensor(g, dims(&output))
+    }
+
+    fn host_dense_weight_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (x_dims, g_dims) = (dims(&x), dims(&grad));
+        let d = dense::Dims {
+            batch: x_dims[0],
+            inputs: x_dims[1],
+            outputs: g_dims[1],
+        };
+        let (dw, db) = dense::weight_backward(&values(&x), &values(&grad), d);
+        (tensor(dw, [d.inputs, d.outputs]), tensor(db, [d.outputs]))
+    }
+
+    fn host_dense_input_backward(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // grad is [batch, outputs]: its batch is the input's.
+        let d = dense_dims(&grad, &weight);
+        tensor(
+            dense::input_backward(&values(&weight), &values(&grad), d),
+            [d.batch, d.inputs],
+        )
+    }
+
     fn host_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -82,28 +153,31 @@ impl HostKernels for Flex {
 
     fn host_batch_norm_train_backward(
         x: FloatTensor<Self>,
-        output: FloatTensor<Self>,
         relu: bool,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let d = norm_dims(&x);
-        let (dx, dgamma, dbeta) = batch_norm::backward(
+        // The output's gradient becomes the input's, in its own buffer when nothing else
+        // holds it.
+        let mut dx = writable(grad);
+        let (dgamma, dbeta) = batch_norm::backward(
             &values(&x),
-            &values(&output),
             relu,
-            &values(&grad),
+            dx.storage_mut::<f32>(),
             d,
             &values(&gamma),
+            &values(&beta),
             &values(&mean),
             &values(&variance),
             epsilon,
         );
         (
-            tensor(dx, dims(&x)),
+            dx,
             tensor(dgamma, [d.channels]),
             tensor(dbeta, [d.channels]),
         )

@@ -1,6 +1,6 @@
 //! A bounds-checked front for the `gemm` crate (the matrix kernels burn-flex itself uses).
 
-/// A row-major matrix view, or the transpose of one.
+/// A row-major matrix view, or the transpose of one, with its storage's row length.
 #[derive(Clone, Copy)]
 pub struct Mat<'a> {
     pub data: &'a [f32],
@@ -8,6 +8,8 @@ pub struct Mat<'a> {
     pub cols: usize,
     /// Read `data` (stored `cols x rows`, row-major) as its transpose.
     pub transposed: bool,
+    /// Elements between the starts of two stored rows (at least the stored row's length).
+    stored_row: usize,
 }
 
 impl<'a> Mat<'a> {
@@ -17,6 +19,7 @@ impl<'a> Mat<'a> {
             rows,
             cols,
             transposed: false,
+            stored_row: cols,
         }
     }
 
@@ -27,16 +30,57 @@ impl<'a> Mat<'a> {
             rows,
             cols,
             transposed: true,
+            stored_row: rows,
+        }
+    }
+
+    /// Rows `start..end` of this matrix, as a view of the same storage.
+    pub fn row_range(&self, start: usize, end: usize) -> Self {
+        assert!(start <= end && end <= self.rows, "row_range out of bounds");
+        let offset = if self.transposed {
+            start
+        } else {
+            start * self.stored_row
+        };
+        Mat {
+            data: &self.data[offset.min(self.data.len())..],
+            rows: end - start,
+            ..*self
+        }
+    }
+
+    /// Columns `start..end` of this matrix, as a view of the same storage.
+    pub fn col_range(&self, start: usize, end: usize) -> Self {
+        assert!(start <= end && end <= self.cols, "col_range out of bounds");
+        let offset = if self.transposed {
+            start * self.stored_row
+        } else {
+            start
+        };
+        Mat {
+            data: &self.data[offset.min(self.data.len())..],
+            cols: end - start,
+            ..*self
         }
     }
 
     /// (column stride, row stride) in elements.
     fn strides(&self) -> (isize, isize) {
         if self.transposed {
-            (self.rows as isize, 1)
+            (self.stored_row as isize, 1)
         } else {
-            (1, self.cols as isize)
+            (1, self.stored_row as isize)
         }
+    }
+
+    /// Whether every element the view names lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let (cs, rs) = self.strides();
+        let last = (self.cols - 1) * cs as usize + (self.rows - 1) * rs as usize;
+        last < self.data.len()
     }
 }
 
@@ -45,7 +89,7 @@ impl<'a> Mat<'a> {
 pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul: inner dimensions differ");
-    assert!(dst.len() >= m * n && lhs.data.len() >= m * k && rhs.data.len() >= k * n);
+    assert!(dst.len() >= m * n && lhs.in_bounds() && rhs.in_bounds());
     if m == 0 || n == 0 {
         return;
     }
@@ -59,7 +103,7 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat) {
     let (rhs_cs, rhs_rs) = rhs.strides();
     // SAFETY: the asserts above bound every index gemm touches: dst is m x n with strides
     // (1, n), lhs m x k and rhs k x n with the strides of their (possibly transposed)
-    // row-major storage, all inside their slices. dst is a unique borrow, so it aliases
+    // row-major storage, whose last element `in_bounds` checked is inside the slice. dst is a unique borrow, so it aliases
     // neither input.
     unsafe {
         gemm::gemm(
@@ -84,6 +128,103 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat) {
             gemm::Parallelism::None,
         );
     }
+}
+
+/// A pointer that tasks writing disjoint parts of one buffer may share.
+#[derive(Clone, Copy)]
+struct SharedDst(*mut f32);
+// SAFETY: only used by `matmul_by_columns`, whose tasks write disjoint columns.
+unsafe impl Send for SharedDst {}
+unsafe impl Sync for SharedDst {}
+
+impl SharedDst {
+    /// The pointer (a method, so that closures capture the `Send` wrapper, not the field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Multiply-adds below which a product runs on one thread: a rayon split costs a few
+/// microseconds, about 100k multiply-adds on one core.
+const MIN_PARALLEL_WORK: usize = 1 << 18;
+
+/// [`matmul`] on rayon's pool: `dst` is cut into one block per thread along its longer side,
+/// each block a single-threaded gemm. Each task packs its share of the split operand and all
+/// of the other, so splitting the longer side packs the least (at batch 64, a layer's weight
+/// is split, not copied whole by both cores). The blocks depend only on the shapes and the
+/// thread count, so results are reproducible.
+///
+/// Burn's flex asks `gemm` to parallelise products above 192^3 multiply-adds; at fc_adam_l2's
+/// shapes that ran 30% slower than this (`cargo run --release -p kiln-core --example
+/// dense_bench`).
+pub fn parallel_matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat) {
+    use rayon::prelude::*;
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    let threads = rayon::current_num_threads();
+    if threads <= 1 || m * k * n < MIN_PARALLEL_WORK || n == 0 {
+        return matmul(dst, accumulate, lhs, rhs);
+    }
+    if n > m {
+        return matmul_by_columns(dst, accumulate, lhs, rhs, n.div_ceil(threads));
+    }
+    let rows = m.div_ceil(threads);
+    dst[..m * n]
+        .par_chunks_mut(rows * n)
+        .enumerate()
+        .for_each(|(i, block)| {
+            let start = i * rows;
+            let end = start + block.len() / n;
+            matmul(block, accumulate, lhs.row_range(start, end), rhs);
+        });
+}
+
+/// [`matmul`] with the columns of `dst` cut into ranges of `block` columns, one gemm per
+/// range on rayon's pool. Each task reads only its columns of `rhs`.
+fn matmul_by_columns(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, block: usize) {
+    use rayon::prelude::*;
+    let (m, n) = (lhs.rows, rhs.cols);
+    assert_eq!(rhs.rows, lhs.cols, "matmul: inner dimensions differ");
+    assert!(dst.len() >= m * n && lhs.in_bounds() && rhs.in_bounds() && block > 0);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let ptr = SharedDst(dst.as_mut_ptr());
+    let ranges: Vec<(usize, usize)> = (0..n)
+        .step_by(block)
+        .map(|start| (start, (start + block).min(n)))
+        .collect();
+    ranges.into_par_iter().for_each(|(start, end)| {
+        let rhs = rhs.col_range(start, end);
+        let (lhs_cs, lhs_rs) = lhs.strides();
+        let (rhs_cs, rhs_rs) = rhs.strides();
+        // SAFETY: dst is m x n with strides (1, n), borrowed uniquely for this call; this
+        // task writes rows 0..m of columns start..end only (offset `start`, `end - start`
+        // columns, row stride n), which no other task touches; lhs and rhs are bounded as
+        // in `matmul` (col_range keeps the view inside its slice).
+        unsafe {
+            gemm::gemm(
+                m,
+                end - start,
+                lhs.cols,
+                ptr.get().add(start),
+                1,
+                n as isize,
+                accumulate,
+                lhs.data.as_ptr(),
+                lhs_cs,
+                lhs_rs,
+                rhs.data.as_ptr(),
+                rhs_cs,
+                rhs_rs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
 }
 
 #[cfg(test)]

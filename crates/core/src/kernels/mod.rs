@@ -1,16 +1,18 @@
-//! CPU kernels for the layers where Burn's generic flex path is slow: training-mode
-//! BatchNorm, 2x2 max-pooling and 2-D convolution, each with its own backward pass.
+//! CPU kernels for the layers where Burn's generic flex path is slow: dense layers with
+//! their activation, training-mode BatchNorm, 2x2 max-pooling and 2-D convolution, each with
+//! its own backward pass.
 //!
 //! They plug into Burn as a backend extension ([`HostKernels`]) implemented for `Flex` (the
 //! kernels, [`flex`]) and for `Autodiff<B>` (the backward graph, [`autodiff`]), so that
 //! `Tensor`s on a flex device, with or without autodiff, route to them. Any other backend
 //! keeps Burn's stock layers: [`enabled`] says which to use. The math is in plain functions
-//! over slices ([`batch_norm`], [`max_pool`], [`conv`]), each unit-tested against its
-//! definition.
+//! over slices ([`dense`], [`batch_norm`], [`max_pool`], [`conv`]), each unit-tested against
+//! its definition.
 
 mod autodiff;
 pub mod batch_norm;
 pub mod conv;
+pub mod dense;
 mod flex;
 #[allow(unsafe_code)]
 mod gemm;
@@ -22,6 +24,33 @@ use burn::tensor::{DType, Tensor};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait HostKernels: burn::backend::Backend {
+    /// `f(x @ weight + bias)` for `x` `[batch, inputs]` and `weight` `[inputs, outputs]`.
+    fn host_dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        activation: dense::Activation,
+    ) -> FloatTensor<Self>;
+
+    /// The gradient of `x @ weight + bias` from `grad` of [`Self::host_dense`]'s `output`.
+    fn host_dense_pre_activation_grad(
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        activation: dense::Activation,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients (weight, bias) of a dense layer from its pre-activation gradient.
+    fn host_dense_weight_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradient of a dense layer's input from its pre-activation gradient.
+    fn host_dense_input_backward(
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
     /// Training BatchNorm over `[batch, channels, ...]`, followed by a ReLU when `relu`:
     /// (output, batch mean, biased variance).
     fn host_batch_norm_train(
@@ -32,14 +61,14 @@ pub trait HostKernels: burn::backend::Backend {
         relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// Gradients (input, gamma, beta) of [`Self::host_batch_norm_train`]; `output` is what it
-    /// returned.
+    /// Gradients (input, gamma, beta) of [`Self::host_batch_norm_train`] (called with the same
+    /// `gamma` and `beta`, which returned `mean` and `variance`).
     #[allow(clippy::too_many_arguments)]
     fn host_batch_norm_train_backward(
         x: FloatTensor<Self>,
-        output: FloatTensor<Self>,
         relu: bool,
         gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
         mean: FloatTensor<Self>,
         variance: FloatTensor<Self>,
         epsilon: f64,
@@ -86,6 +115,21 @@ pub trait HostKernels: burn::backend::Backend {
 /// Calling them on any other backend would panic in Burn's dispatch.
 pub fn enabled<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// `activation(x @ weight + bias)`.
+pub fn dense(
+    x: Tensor<2>,
+    weight: Tensor<2>,
+    bias: Tensor<1>,
+    activation: dense::Activation,
+) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::host_dense(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        activation,
+    ))
 }
 
 /// Training-mode BatchNorm of `x`, then a ReLU if `relu`; returns (output, batch mean,

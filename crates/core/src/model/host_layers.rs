@@ -1,14 +1,35 @@
-//! Burn's conv, max-pool and BatchNorm layers, run through [`crate::kernels`] where those
+//! Burn's linear, conv, max-pool and BatchNorm layers, run through [`crate::kernels`] where those
 //! cover the layer's settings and the tensor is on flex, and through the layer's own
 //! `forward` otherwise. Same parameters, same results (within rounding), same running
 //! statistics.
 
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
-use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::Tensor;
 
+use crate::config::ActivationFn;
 use crate::kernels;
+use crate::kernels::dense::Activation;
+
+/// `linear` followed by `f` in one kernel, when the layer has a bias, `f` is one the kernel
+/// fuses and `x` is on flex; `None` otherwise, for the caller to run Burn's layer.
+pub fn dense(linear: &Linear, f: ActivationFn, x: &Tensor<2>) -> Option<Tensor<2>> {
+    let fused = match f {
+        ActivationFn::Identity => Activation::Identity,
+        ActivationFn::Relu => Activation::Relu,
+        ActivationFn::Sigmoid => Activation::Sigmoid,
+        ActivationFn::Tanh => Activation::Tanh,
+        _ => return None,
+    };
+    let bias = linear.bias.as_ref().filter(|_| kernels::enabled(x))?;
+    Some(kernels::dense(
+        x.clone(),
+        linear.weight.val(),
+        bias.val(),
+        fused,
+    ))
+}
 
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let fits = conv.dilation == [1, 1] && conv.groups == 1 && kernels::enabled(&x);
@@ -60,9 +81,12 @@ pub fn batch_norm_train<const D: usize>(
     let update = |running: Tensor<1>, batch: Tensor<1>| {
         (running.to_device(&device) * (1.0 - momentum) + batch.detach() * momentum).detach()
     };
-    norm.running_mean
-        .update(update(norm.running_mean.value_sync(), mean));
-    norm.running_var
-        .update(update(norm.running_var.value_sync(), var));
+    for (running, batch) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
+        running.update(update(running.value_sync(), batch));
+        // Fold the update in now: Burn keeps it pending until the next `value_sync`, and a
+        // record (a checkpoint taken mid-epoch) reads the value without it, so a resumed run
+        // missed one step's statistics.
+        running.value_sync();
+    }
     Some(y)
 }

@@ -264,6 +264,13 @@ impl Layer {
         if let Layer::Norm(n) = self {
             return n.forward(act);
         }
+        if let Layer::Dense(d) = self {
+            let x = act.flat();
+            return match host_layers::dense(&d.linear, d.activation, &x) {
+                Some(y) => Act::Flat(y),
+                None => Act::Flat(d.linear.forward(x)).apply(d.activation),
+            };
+        }
         let (pre, f) = self.pre_activation(act);
         pre.apply(f)
     }

@@ -165,6 +165,17 @@ pub fn train(
     options: &RunOptions,
     resume: Option<Resume>,
 ) -> Result<RunSummary> {
+    // On a worker of rayon's pool: a kernel's parallel product then runs one block here and
+    // leaves the other to a worker that is still spinning, instead of waking the pool from
+    // outside and sleeping until it is done (two thread hand-offs per product).
+    rayon::scope(|_| train_on_worker(prepared, options, resume))
+}
+
+fn train_on_worker(
+    prepared: Prepared,
+    options: &RunOptions,
+    resume: Option<Resume>,
+) -> Result<RunSummary> {
     let Prepared {
         config,
         dataset,

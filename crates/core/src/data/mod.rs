@@ -27,8 +27,12 @@ pub struct Split {
 /// A split's inputs, row-major `[len, features]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inputs {
-    /// Raw pixel values and `table[p]`, the normalised value of pixel `p`.
-    Pixels { values: Vec<u8>, table: Vec<f32> },
+    /// Raw pixel values and `table[p]`, the normalised value of pixel `p` (an array: a byte
+    /// always indexes it, so the lookups carry no bounds checks).
+    Pixels {
+        values: Vec<u8>,
+        table: Box<[f32; 256]>,
+    },
     /// Values already normalised.
     Floats(Vec<f32>),
 }
@@ -53,9 +57,15 @@ impl Inputs {
         }
     }
 
-    /// Appends the normalised values `range` to `out`.
+    /// Appends the normalised values `range` to `out`; large ranges (a full batch) on rayon's
+    /// pool.
     pub fn extend_normalised(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
+        use rayon::prelude::*;
+        const PARALLEL_FROM: usize = 1 << 20;
         match self {
+            Inputs::Pixels { values, table } if range.len() >= PARALLEL_FROM => {
+                out.par_extend(values[range].par_iter().map(|&p| table[p as usize]))
+            }
             Inputs::Pixels { values, table } => {
                 out.extend(values[range].iter().map(|&p| table[p as usize]))
             }
@@ -277,10 +287,8 @@ fn count_classes(train: &Split, test: &Split, source: &Path) -> Result<usize> {
 }
 
 /// The normalised value of each of the 256 pixel values.
-fn normalize_table(norm: &Normalize) -> Vec<f32> {
-    (0..=255u8)
-        .map(|p| normalize_value(p as f32, norm))
-        .collect()
+fn normalize_table(norm: &Normalize) -> Box<[f32; 256]> {
+    Box::new(std::array::from_fn(|p| normalize_value(p as f32, norm)))
 }
 
 /// One raw pixel value (0..=255) normalised as `[data] normalize` says.

@@ -99,20 +99,30 @@ pub fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat) {
         }
         return;
     }
+    // SAFETY: the asserts above bound every index gemm touches: dst is m x n with strides
+    // (1, n), lhs and rhs are inside their slices (`in_bounds`); dst is a unique borrow, so
+    // it aliases neither input.
+    unsafe { gemm_into(dst.as_mut_ptr(), n, accumulate, lhs, rhs) }
+}
+
+/// `dst = lhs @ rhs` (or `+=`) where `dst` points at an `lhs.rows x rhs.cols` block with
+/// column stride 1 and row stride `dst_row`, single-threaded.
+///
+/// # Safety
+/// Every element of that block must be writable and touched by no one else during the call;
+/// `lhs` and `rhs` must be `in_bounds`.
+unsafe fn gemm_into(dst: *mut f32, dst_row: usize, accumulate: bool, lhs: Mat, rhs: Mat) {
     let (lhs_cs, lhs_rs) = lhs.strides();
     let (rhs_cs, rhs_rs) = rhs.strides();
-    // SAFETY: the asserts above bound every index gemm touches: dst is m x n with strides
-    // (1, n), lhs m x k and rhs k x n with the strides of their (possibly transposed)
-    // row-major storage, whose last element `in_bounds` checked is inside the slice. dst is a unique borrow, so it aliases
-    // neither input.
+    // SAFETY: the caller's contract, passed on to gemm.
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
+            lhs.rows,
+            rhs.cols,
+            lhs.cols,
+            dst,
             1,
-            n as isize,
+            dst_row as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs_cs,
@@ -195,35 +205,11 @@ fn matmul_by_columns(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, bloc
         .collect();
     ranges.into_par_iter().for_each(|(start, end)| {
         let rhs = rhs.col_range(start, end);
-        let (lhs_cs, lhs_rs) = lhs.strides();
-        let (rhs_cs, rhs_rs) = rhs.strides();
         // SAFETY: dst is m x n with strides (1, n), borrowed uniquely for this call; this
-        // task writes rows 0..m of columns start..end only (offset `start`, `end - start`
-        // columns, row stride n), which no other task touches; lhs and rhs are bounded as
-        // in `matmul` (col_range keeps the view inside its slice).
-        unsafe {
-            gemm::gemm(
-                m,
-                end - start,
-                lhs.cols,
-                ptr.get().add(start),
-                1,
-                n as isize,
-                accumulate,
-                lhs.data.as_ptr(),
-                lhs_cs,
-                lhs_rs,
-                rhs.data.as_ptr(),
-                rhs_cs,
-                rhs_rs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        // task writes rows 0..m of columns start..end only (offset `start`, row stride n),
+        // which no other task touches; lhs and rhs are bounded as in `matmul` (col_range
+        // keeps the view inside its slice).
+        unsafe { gemm_into(ptr.get().add(start), n, accumulate, lhs, rhs) }
     });
 }
 

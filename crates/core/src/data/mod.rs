@@ -72,18 +72,6 @@ impl Inputs {
             Inputs::Floats(v) => out.extend_from_slice(&v[range]),
         }
     }
-
-    /// Every value, normalised.
-    pub fn into_floats(self) -> Vec<f32> {
-        match self {
-            Inputs::Floats(v) => v,
-            pixels => {
-                let mut out = Vec::with_capacity(pixels.len());
-                pixels.extend_normalised(0..pixels.len(), &mut out);
-                out
-            }
-        }
-    }
 }
 
 impl Split {

@@ -17,6 +17,18 @@ fn constant<B: HostKernels, C: CheckpointStrategy>(t: Primitive<B>) -> FloatTens
     <FloatTensor<Autodiff<B, C>>>::new(t)
 }
 
+/// Hands each gradient to its parent, for the parents that take part in differentiation.
+fn register_all<B: HostKernels, const N: usize>(
+    grads: &mut Gradients,
+    parents: [(Option<NodeId>, Primitive<B>); N],
+) {
+    for (parent, g) in parents {
+        if let Some(id) = parent {
+            grads.register::<B>(id, g);
+        }
+    }
+}
+
 impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
     fn host_dense(
         x: FloatTensor<Self>,
@@ -37,22 +49,18 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                 grads: &mut Gradients,
                 checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_weight, node_bias] = ops.parents;
+                let [node_x, node_weight, node_bias] = ops.parents.map(|n| n.map(|n| n.id));
                 let grad = grads.consume::<B>(&ops.node);
                 let (x, weight, output, activation) = ops.state;
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(x);
                 let weight = checkpointer.retrieve_node_output::<Primitive<B>>(weight);
                 let g = B::host_dense_pre_activation_grad(output, grad, activation);
                 if let Some(node) = node_x {
-                    grads.register::<B>(node.id, B::host_dense_input_backward(weight, g.clone()));
+                    grads.register::<B>(node, B::host_dense_input_backward(weight, g.clone()));
                 }
                 if node_weight.is_some() || node_bias.is_some() {
                     let (dw, db) = B::host_dense_weight_backward(x, g);
-                    for (node, g) in [(node_weight, dw), (node_bias, db)] {
-                        if let Some(node) = node {
-                            grads.register::<B>(node.id, g);
-                        }
-                    }
+                    register_all::<B, 2>(grads, [(node_weight, dw), (node_bias, db)]);
                 }
             }
         }
@@ -131,7 +139,7 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                 grads: &mut Gradients,
                 checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_gamma, node_beta] = ops.parents;
+                let [node_x, node_gamma, node_beta] = ops.parents.map(|n| n.map(|n| n.id));
                 let grad = grads.consume::<B>(&ops.node);
                 let (x, gamma, beta, [mean, variance], epsilon, relu) = ops.state;
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(x);
@@ -140,11 +148,10 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                 let (dx, dgamma, dbeta) = B::host_batch_norm_train_backward(
                     x, relu, gamma, beta, mean, variance, epsilon, grad,
                 );
-                for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
-                    if let Some(node) = node {
-                        grads.register::<B>(node.id, g);
-                    }
-                }
+                register_all::<B, 3>(
+                    grads,
+                    [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)],
+                );
             }
         }
 
@@ -227,11 +234,11 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                 grads: &mut Gradients,
                 checkpointer: &mut Checkpointer,
             ) {
-                let [node_x] = ops.parents;
+                let [node_x] = ops.parents.map(|n| n.map(|n| n.id));
                 let grad = grads.consume::<B>(&ops.node);
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(ops.state);
                 if let Some(node) = node_x {
-                    grads.register::<B>(node.id, B::host_max_pool2x2_backward(x, grad));
+                    grads.register::<B>(node, B::host_max_pool2x2_backward(x, grad));
                 }
             }
         }
@@ -278,7 +285,7 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                 grads: &mut Gradients,
                 checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_weight, node_bias] = ops.parents;
+                let [node_x, node_weight, node_bias] = ops.parents.map(|n| n.map(|n| n.id));
                 let grad = grads.consume::<B>(&ops.node);
                 let (x, weight, stride, padding) = ops.state;
                 let x = checkpointer.retrieve_node_output::<Primitive<B>>(x);
@@ -291,15 +298,11 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
                         stride,
                         padding,
                     );
-                    grads.register::<B>(node.id, dx);
+                    grads.register::<B>(node, dx);
                 }
                 if node_weight.is_some() || node_bias.is_some() {
                     let (dw, db) = B::host_conv2d_weight_backward(x, weight, grad, stride, padding);
-                    for (node, g) in [(node_weight, dw), (node_bias, db)] {
-                        if let Some(node) = node {
-                            grads.register::<B>(node.id, g);
-                        }
-                    }
+                    register_all::<B, 2>(grads, [(node_weight, dw), (node_bias, db)]);
                 }
             }
         }

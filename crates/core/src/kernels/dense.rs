@@ -76,12 +76,10 @@ fn activate(y: &mut [f32], row_len: usize, f: Activation) {
 
 /// `f(x @ w + b)`, `[batch, outputs]`.
 pub fn forward(x: &[f32], w: &[f32], b: &[f32], d: Dims, f: Activation) -> Vec<f32> {
-    let mut y = vec![0.0; d.batch * d.outputs];
+    // The bias in every row: the product then accumulates onto it.
+    let mut y = b.repeat(d.batch);
     if d.outputs == 0 {
         return y;
-    }
-    for row in y.chunks_mut(d.outputs) {
-        row.copy_from_slice(b);
     }
     parallel_matmul(
         &mut y,

@@ -81,12 +81,10 @@ pub fn batch_norm_train<const D: usize>(
     let update = |running: Tensor<1>, batch: Tensor<1>| {
         (running.to_device(&device) * (1.0 - momentum) + batch.detach() * momentum).detach()
     };
+    // Burn keeps each update pending until the next `value_sync`; a checkpoint folds it in
+    // first (`checkpoint::network_bytes`), for Burn's own BatchNorm as for this one.
     for (running, batch) in [(&norm.running_mean, mean), (&norm.running_var, var)] {
         running.update(update(running.value_sync(), batch));
-        // Fold the update in now: Burn keeps it pending until the next `value_sync`, and a
-        // record (a checkpoint taken mid-epoch) reads the value without it, so a resumed run
-        // missed one step's statistics.
-        running.value_sync();
     }
     Some(y)
 }

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
-    let _ = kiln_core::data::idx::parse(bytes, std::path::Path::new("fuzz-idx"));
+    let _ = kiln_core::data::idx::parse(bytes.to_vec(), std::path::Path::new("fuzz-idx"));
 });

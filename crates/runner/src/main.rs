@@ -3,7 +3,7 @@
 //! Exit codes: 0 success; 2 a problem with what the user gave (config, flags, data); 1 a failure
 //! during training; 130 interrupted (Ctrl-C or SIGTERM).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in allocator.rs, for one FFI call
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,11 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 
+mod allocator;
 mod sweep;
 mod use_run;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use kiln_core::train::{self, RunOptions};
 use kiln_core::{Error, checkpoint, config};
 
@@ -155,6 +154,7 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();

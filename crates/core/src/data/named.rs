@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::download;
@@ -173,12 +174,17 @@ fn find_all(dir: &Path) -> std::result::Result<[PathBuf; 4], &'static str> {
 }
 
 fn read_verified(kind: DatasetKind, dir: &Path, files: &[PathBuf; 4]) -> Result<RawFiles> {
-    let mut parsed = Vec::with_capacity(4);
-    for (i, path) in files.iter().enumerate() {
-        let bytes = idx::read_maybe_gz(path)?;
-        verify(kind, i, path, &bytes)?;
-        parsed.push(idx::parse(&bytes, path)?);
-    }
+    // In parallel: decompressing the training images is most of start-up, and the test
+    // images can be read beside it.
+    let parsed: Vec<Idx> = files
+        .par_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let bytes = idx::read_maybe_gz(path)?;
+            verify(kind, i, path, &bytes)?;
+            idx::parse(bytes, path)
+        })
+        .collect::<Result<_>>()?;
     let idx: [Idx; 4] = parsed
         .try_into()
         .map_err(|_| Error::Data("internal: expected four IDX files".into()))?;

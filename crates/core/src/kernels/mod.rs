@@ -10,12 +10,14 @@
 //! its definition.
 
 mod autodiff;
+#[allow(unsafe_code)] // the output written once into reserved capacity, then `set_len`
 pub mod batch_norm;
 pub mod conv;
 pub mod dense;
 mod flex;
 #[allow(unsafe_code)]
 mod gemm;
+#[allow(unsafe_code)] // outputs written once into reserved capacity, then `set_len`
 pub mod max_pool;
 
 use burn::backend::tensor::FloatTensor;

@@ -1,6 +1,6 @@
 //! The process's allocator: mimalloc, told to keep the memory a run frees.
 //!
-//! Training frees and allocates the same activation-sized buffers (MBs; 190 MB a full-batch
+//! Training frees and allocates the same activation-sized buffers (MBs; ~100 MB a full-batch
 //! MNIST step) every step. By default mimalloc hands freed memory back to the kernel after a
 //! delay ("purging"), and the next step page-faults it in again and the kernel zeroes it: on
 //! this project's VM that was most of a full-batch step's system time (sigmoid_fullbatch, 6

@@ -43,6 +43,13 @@ pub fn backward(x: &[f32], dy: &[f32], [h, w]: [usize; 2]) -> Vec<f32> {
     if oh * ow == 0 {
         return vec![0.0; x.len()]; // no window: no gradient reaches the input
     }
+    // Checked, not assumed: the writes below cover `x` only if `dy` has one value per window.
+    assert!(
+        x.len() % (h * w) == 0 && dy.len() == x.len() / (h * w) * oh * ow,
+        "max_pool::backward: {} inputs and {} gradients do not fit {h}x{w} planes",
+        x.len(),
+        dy.len()
+    );
     let mut dx = Vec::with_capacity(x.len());
     dx.spare_capacity_mut()[..x.len()]
         .par_chunks_mut(h * w)
@@ -107,7 +114,9 @@ mod tests {
     fn every_value_is_written_for_odd_and_even_planes() {
         for [h, w] in [[5, 7], [4, 4], [1, 3], [6, 3]] {
             let planes = 3;
-            let x: Vec<f32> = (0..planes * h * w).map(|i| ((i * 7919) % 13) as f32).collect();
+            let x: Vec<f32> = (0..planes * h * w)
+                .map(|i| ((i * 7919) % 13) as f32)
+                .collect();
             let [oh, ow] = output_size([h, w]);
             let dy: Vec<f32> = (0..planes * oh * ow).map(|i| i as f32 + 1.0).collect();
             let mut want = vec![0.0f32; x.len()];

@@ -45,7 +45,7 @@ pub fn backward(x: &[f32], dy: &[f32], [h, w]: [usize; 2]) -> Vec<f32> {
     }
     // Checked, not assumed: the writes below cover `x` only if `dy` has one value per window.
     assert!(
-        x.len() % (h * w) == 0 && dy.len() == x.len() / (h * w) * oh * ow,
+        x.len().is_multiple_of(h * w) && dy.len() == x.len() / (h * w) * oh * ow,
         "max_pool::backward: {} inputs and {} gradients do not fit {h}x{w} planes",
         x.len(),
         dy.len()

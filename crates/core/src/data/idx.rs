@@ -74,7 +74,10 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 
 /// Decompresses gzip bytes.
 pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(decompressed_size_hint(raw));
+    let mut out = Vec::new();
+    // Best effort: a damaged trailer may claim gigabytes, and failing to reserve them must
+    // leave decompression to grow the buffer, not abort the process.
+    let _ = out.try_reserve_exact(decompressed_size_hint(raw));
     flate2::read::GzDecoder::new(raw).read_to_end(&mut out)?;
     Ok(out)
 }

@@ -175,8 +175,10 @@ fn find_all(dir: &Path) -> std::result::Result<[PathBuf; 4], &'static str> {
 
 fn read_verified(kind: DatasetKind, dir: &Path, files: &[PathBuf; 4]) -> Result<RawFiles> {
     // In parallel: decompressing the training images is most of start-up, and the test
-    // images can be read beside it.
-    let parsed: Vec<Idx> = files
+    // images can be read beside it. Results are collected in file order before the first
+    // error is taken (rayon's own `Result` collection returns any one of several errors), so
+    // that with two bad files the message always names the same one.
+    let results: Vec<Result<Idx>> = files
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
@@ -184,7 +186,8 @@ fn read_verified(kind: DatasetKind, dir: &Path, files: &[PathBuf; 4]) -> Result<
             verify(kind, i, path, &bytes)?;
             idx::parse(bytes, path)
         })
-        .collect::<Result<_>>()?;
+        .collect();
+    let parsed = results.into_iter().collect::<Result<Vec<Idx>>>()?;
     let idx: [Idx; 4] = parsed
         .try_into()
         .map_err(|_| Error::Data("internal: expected four IDX files".into()))?;
@@ -292,6 +295,30 @@ mod tests {
             sha256_hex(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    /// The files are read in parallel, but with two damaged ones the error always names the
+    /// first in file order.
+    #[test]
+    fn of_two_damaged_files_the_first_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: [PathBuf; 4] = std::array::from_fn(|i| dir.path().join(FILES[i]));
+        for (i, path) in files.iter().enumerate() {
+            let good = idx::encode(&[2], &[1, 2]);
+            let bytes = if i == 1 || i == 3 {
+                b"damaged".to_vec()
+            } else {
+                good
+            };
+            std::fs::write(path, bytes).unwrap();
+        }
+        for _ in 0..20 {
+            let err = read_verified(DatasetKind::Idx, dir.path(), &files)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains(FILES[1]), "{err}");
+        }
     }
 
     #[test]

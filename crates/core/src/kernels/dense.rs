@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{Mat, parallel_matmul};
+use super::gemm::{Mat, parallel_matmul, parallel_product};
 
 /// The activations whose derivative is a function of their output, so that the backward
 /// pass needs only `y`.
@@ -105,10 +105,7 @@ pub fn pre_activation_grad(y: &[f32], grad: &[f32], f: Activation) -> Vec<f32> {
 /// Gradients of the weight (`x^T @ g`, `[inputs, outputs]`) and the bias (column sums of
 /// `g`), given the pre-activation gradient `g`.
 pub fn weight_backward(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
-    let mut dw = vec![0.0; d.inputs * d.outputs];
-    parallel_matmul(
-        &mut dw,
-        false,
+    let dw = parallel_product(
         Mat::t(x, d.inputs, d.batch),
         Mat::new(g, d.batch, d.outputs),
     );
@@ -123,17 +120,10 @@ pub fn weight_backward(x: &[f32], g: &[f32], d: Dims) -> (Vec<f32>, Vec<f32>) {
 
 /// Gradient of the input, `g @ w^T`, `[batch, inputs]`.
 pub fn input_backward(w: &[f32], g: &[f32], d: Dims) -> Vec<f32> {
-    let mut dx = vec![0.0; d.batch * d.inputs];
-    if d.inputs == 0 {
-        return dx;
-    }
-    parallel_matmul(
-        &mut dx,
-        false,
+    parallel_product(
         Mat::new(g, d.batch, d.outputs),
         Mat::t(w, d.outputs, d.inputs),
-    );
-    dx
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 
+#[cfg(test)]
+use crate::data::Affine;
 use crate::data::{Inputs, Split};
 
 /// Inputs `[len, features]` and labels `[len]`. The inputs stay as the dataset holds them
@@ -44,9 +46,17 @@ impl DeviceSplit {
     pub fn gather(&self, indices: &[i64]) -> (Tensor<2>, Tensor<1, Int>) {
         let f = self.features;
         let mut values = Vec::with_capacity(indices.len() * f);
-        for &i in indices {
-            let row = i as usize * f;
-            self.inputs.extend_normalised(row..row + f, &mut values);
+        let row = |i: i64| i as usize * f..(i as usize + 1) * f;
+        // The rows are scattered over a split larger than the caches: ask for a few rows
+        // ahead of the one being normalised, so their loads overlap.
+        for &i in indices.iter().take(PREFETCH_ROWS) {
+            self.inputs.prefetch(row(i));
+        }
+        for (k, &i) in indices.iter().enumerate() {
+            if let Some(&ahead) = indices.get(k + PREFETCH_ROWS) {
+                self.inputs.prefetch(row(ahead));
+            }
+            self.inputs.extend_normalised(row(i), &mut values);
         }
         let idx = Tensor::<1, Int>::from_data(
             TensorData::new(indices.to_vec(), [indices.len()]),
@@ -78,6 +88,9 @@ impl DeviceSplit {
         Tensor::from_data(TensorData::new(values, [rows, self.features]), &self.device)
     }
 }
+
+/// How many rows ahead of the one being copied a gather prefetches.
+const PREFETCH_ROWS: usize = 4;
 
 /// The order of examples within each epoch.
 pub struct Batches {
@@ -133,15 +146,16 @@ mod tests {
     /// gave, through both `gather` and `range` (twice: the second from the kept range).
     #[test]
     fn pixel_batches_equal_normalised_floats() {
-        let table: Box<[f32; 256]> = Box::new(std::array::from_fn(|p| {
-            (p as f32 / 255.0 - 0.1307) / 0.3081
-        }));
+        let norm = Affine {
+            scale: 1.0 / 255.0 / 0.3081,
+            offset: -0.1307 / 0.3081,
+        };
         let values: Vec<u8> = (0..5 * 3).map(|i| (i * 37 % 256) as u8).collect();
         let pixels = Inputs::Pixels {
             values: values.clone(),
-            table: table.clone(),
+            norm,
         };
-        let floats = Inputs::Floats(values.iter().map(|&p| table[p as usize]).collect());
+        let floats = Inputs::Floats(values.iter().map(|&p| norm.apply(p as f32)).collect());
         let device = Device::flex();
         let split = |inputs| {
             let split = Split {
@@ -152,7 +166,8 @@ mod tests {
         };
         let (a, b) = (split(pixels), split(floats));
         let read = |t: Tensor<2>| t.into_data().iter::<f32>().collect::<Vec<_>>();
-        let order = [4i64, 0, 2];
+        // Longer than the prefetch distance, with repeats.
+        let order = [4i64, 0, 2, 1, 3, 4, 0];
         assert_eq!(read(a.gather(&order).0), read(b.gather(&order).0));
         for _ in 0..2 {
             assert_eq!(read(a.range(1, 4).0), read(b.range(1, 4).0));
@@ -164,7 +179,7 @@ mod tests {
                 .into_data()
                 .iter::<i64>()
                 .collect::<Vec<_>>(),
-            vec![4, 0, 2]
+            vec![4, 0, 2, 1, 3, 4, 0]
         );
     }
 

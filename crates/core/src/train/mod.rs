@@ -4,10 +4,11 @@
 mod data;
 mod histograms;
 mod loss;
+mod warm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -166,9 +167,13 @@ pub fn train(
     resume: Option<Resume>,
 ) -> Result<RunSummary> {
     // On a worker of rayon's pool: a kernel's parallel product then runs one block here and
-    // leaves the other to a worker that is still spinning, instead of waking the pool from
-    // outside and sleeping until it is done (two thread hand-offs per product).
-    rayon::scope(|_| train_on_worker(prepared, options, resume))
+    // leaves the other to a worker that is polling for it (`warm`), instead of waking the pool
+    // from outside and sleeping until it is done (two thread hand-offs per product).
+    let (stop, started) = (AtomicBool::new(false), AtomicUsize::new(0));
+    rayon::scope(|scope| {
+        let _warm = warm::Warm::start(scope, &stop, &started);
+        train_on_worker(prepared, options, resume)
+    })
 }
 
 fn train_on_worker(

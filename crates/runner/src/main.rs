@@ -154,7 +154,7 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
-    allocator::keep_freed_memory();
+    allocator::configure();
     let cli = Cli::parse();
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();

@@ -54,14 +54,25 @@ impl Inputs {
         }
     }
 
-    /// Appends the normalised values `range` to `out`; large ranges (a full batch) on rayon's
-    /// pool.
+    /// Appends the normalised values `range` to `out`; large ranges (a full batch's chunk) in
+    /// pieces on rayon's pool.
+    #[allow(unsafe_code)] // the parallel pieces write into reserved capacity, then `set_len`
     pub fn extend_normalised(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
         use rayon::prelude::*;
         const PARALLEL_FROM: usize = 1 << 20;
+        const PIECE: usize = 1 << 16;
         match self {
             Inputs::Pixels { values, norm } if range.len() >= PARALLEL_FROM => {
-                out.par_extend(values[range].par_iter().map(|&p| norm.apply(p as f32)))
+                let values = &values[range];
+                let len = out.len();
+                out.reserve(values.len());
+                out.spare_capacity_mut()[..values.len()]
+                    .par_chunks_mut(PIECE)
+                    .zip(values.par_chunks(PIECE))
+                    .for_each(|(piece, values)| norm.write(values, piece));
+                // SAFETY: the pieces tile the first `values.len()` slots of the spare capacity
+                // (zipped chunks of equal lengths) and `write` sets every slot of its piece.
+                unsafe { out.set_len(len + values.len()) };
             }
             Inputs::Pixels { values, norm } => norm.extend(&values[range], out),
             Inputs::Floats(v) => out.extend_from_slice(&v[range]),
@@ -123,6 +134,37 @@ impl Affine {
             values,
             out,
         })
+    }
+}
+
+impl Affine {
+    /// Writes `values` normalised into `out` (of the same length), vectorised as
+    /// [`Self::extend`] is.
+    fn write(self, values: &[u8], out: &mut [std::mem::MaybeUninit<f32>]) {
+        assert_eq!(values.len(), out.len());
+        pulp::Arch::new().dispatch(WriteNormalised {
+            norm: self,
+            values,
+            out,
+        })
+    }
+}
+
+struct WriteNormalised<'a> {
+    norm: Affine,
+    values: &'a [u8],
+    out: &'a mut [std::mem::MaybeUninit<f32>],
+}
+
+impl pulp::WithSimd for WriteNormalised<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let norm = self.norm;
+        for (o, &p) in self.out.iter_mut().zip(self.values) {
+            o.write(norm.apply(p as f32));
+        }
     }
 }
 

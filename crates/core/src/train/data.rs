@@ -68,6 +68,16 @@ impl DeviceSplit {
         )
     }
 
+    /// The examples at `indices`: gathered when `shuffled`, else a contiguous range (which
+    /// unshuffled batches are) taken as one.
+    pub fn batch(&self, indices: &[i64], shuffled: bool) -> (Tensor<2>, Tensor<1, Int>) {
+        if shuffled {
+            return self.gather(indices);
+        }
+        let start = indices.first().map_or(0, |&i| i as usize);
+        self.range(start, start + indices.len())
+    }
+
     /// Examples `start..end`, in order.
     pub fn range(&self, start: usize, end: usize) -> (Tensor<2>, Tensor<1, Int>) {
         let labels = self.labels.clone().slice(start..end);

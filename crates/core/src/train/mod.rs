@@ -585,3 +585,124 @@ fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {
         .scalar("epoch_accuracy", m.test_accuracy as f32, step)?;
     log.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Activation, InitConfig, LayerSpec, Loss, ModelConfig};
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::TensorData;
+
+    fn linear(units: usize, activation: Activation) -> LayerSpec {
+        LayerSpec::Linear {
+            units,
+            in_features: None,
+            activation,
+            bias: true,
+            init: None,
+        }
+    }
+
+    /// Every parameter's gradient, in visiting order.
+    struct Collect<'a>(&'a mut GradientsParams, Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let grad = self.0.remove::<D>(param.id).expect("a gradient");
+            self.1.push(grad.into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+
+    fn gradients(network: &Network, mut grads: GradientsParams) -> Vec<Vec<f32>> {
+        let mut collect = Collect(&mut grads, Vec::new());
+        network.visit(&mut collect);
+        collect.1
+    }
+
+    /// A batch taken in uneven chunks, each chunk's loss weighted by its share, gives the
+    /// whole batch's loss and gradients (up to rounding).
+    #[test]
+    fn chunked_gradients_sum_to_the_whole_batch_gradient() {
+        let model = ModelConfig {
+            input: None,
+            zoo: None,
+            params: None,
+            layers: vec![
+                linear(7, Activation::Sigmoid),
+                linear(3, Activation::Identity),
+            ],
+        };
+        let (rows, features) = (50, 5);
+        let plans = model::plan(&model, &[features], 3).unwrap();
+        let device = Device::flex();
+        let network = Network::new(
+            &model,
+            &InitConfig::default(),
+            &[features],
+            &plans,
+            &device.clone().autodiff(),
+        );
+        let values: Vec<f32> = (0..rows * features)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let labels: Vec<i64> = (0..rows as i64).map(|i| i * 7 % 3).collect();
+        let batch = |start: usize, end: usize| {
+            let x = Tensor::<2>::from_data(
+                TensorData::new(
+                    values[start * features..end * features].to_vec(),
+                    [end - start, features],
+                ),
+                &device,
+            );
+            let y = Tensor::<1, Int>::from_data(
+                TensorData::new(labels[start..end].to_vec(), [end - start]),
+                &device,
+            );
+            (x, y)
+        };
+        let loss_fn = Objective {
+            loss: Loss::CrossEntropy,
+            smoothing: 0.1,
+        };
+        let (x, y) = batch(0, rows);
+        let whole = forward_backward(&network, &loss_fn, x, y, 1.0);
+        let want = gradients(&network, whole.grads);
+
+        let mut sum = GradientsAccumulator::<Network>::new();
+        let mut loss = 0.0f64;
+        for (start, end) in [(0, 16), (16, 32), (32, 48), (48, 50)] {
+            let (x, y) = batch(start, end);
+            let share = (end - start) as f64 / rows as f64;
+            let pass = forward_backward(&network, &loss_fn, x, y, share);
+            sum.accumulate(&network, pass.grads);
+            loss += pass.loss as f64 * share;
+        }
+        let got = gradients(&network, sum.grads());
+        assert!(
+            (loss - whole.loss as f64).abs() < 1e-6,
+            "{loss} vs {}",
+            whole.loss
+        );
+        assert_eq!(got.len(), 4);
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.len(), w.len());
+            for (a, b) in g.iter().zip(w) {
+                assert!((a - b).abs() < 1e-6 + 1e-5 * b.abs(), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_networks_without_batchnorm_are_chunked() {
+        let plain = [linear(4, Activation::Relu)];
+        assert_eq!(chunk_rows(&plain), CHUNK_ROWS);
+        let with_bn = [
+            linear(4, Activation::Identity),
+            LayerSpec::Batchnorm {
+                eps: 1e-5,
+                momentum: 0.1,
+                activation: Activation::Relu,
+            },
+        ];
+        assert_eq!(chunk_rows(&with_bn), usize::MAX);
+    }
+}

@@ -156,7 +156,7 @@ def summarise(runs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", nargs="*", default=list(EXPERIMENTS))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results.json"))

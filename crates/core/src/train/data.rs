@@ -69,7 +69,8 @@ impl DeviceSplit {
     }
 
     /// The examples at `indices`: gathered when `shuffled`, else a contiguous range (which
-    /// unshuffled batches are) taken as one.
+    /// unshuffled batches are) taken as one: a full batch of MNIST is 188 MB, which `range`
+    /// builds once and keeps.
     pub fn batch(&self, indices: &[i64], shuffled: bool) -> (Tensor<2>, Tensor<1, Int>) {
         if shuffled {
             return self.gather(indices);

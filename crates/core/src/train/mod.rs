@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
 
 pub use data::{Batches, DeviceSplit};
@@ -274,7 +274,6 @@ fn train_on_worker(
     );
     let steps = batches.steps();
     let loss_fn = objective(&config);
-    let chunk_rows = chunk_rows(&config.model.layers);
     let resumed = if first_epoch > 1 || resume_steps > 0 {
         format!(", resumed at epoch {first_epoch} step {}", resume_steps + 1)
     } else {
@@ -346,28 +345,11 @@ fn train_on_worker(
         let mut correct: Tensor<1, Int> = Tensor::from_data([partial.correct], &device);
         for (step, indices) in batches.epoch(epoch).enumerate().skip(skip) {
             device.seed(step_seed(seed, global_step));
-            let (grads, batch_loss) = if indices.len() <= chunk_rows {
-                let (x, y) = train_set.batch(indices, config.train.shuffle);
-                let pass = forward_backward(&network, &loss_fn, x, y, 1.0);
-                correct = correct + pass.correct;
-                (pass.grads, pass.loss)
-            } else {
-                // The batch's gradient as the sum of its chunks' (each chunk's mean loss
-                // weighted by its share of the batch): the same gradient up to rounding, with
-                // a chunk's inputs and activations in memory instead of the whole batch's.
-                let mut sum = GradientsAccumulator::<Network>::new();
-                let mut loss = 0.0f64;
-                for chunk in indices.chunks(chunk_rows) {
-                    let (x, y) = train_set.batch(chunk, config.train.shuffle);
-                    let share = chunk.len() as f64 / indices.len() as f64;
-                    let pass = forward_backward(&network, &loss_fn, x, y, share);
-                    correct = correct + pass.correct;
-                    sum.accumulate(&network, pass.grads);
-                    loss += pass.loss as f64 * share;
-                }
-                (sum.grads(), loss as f32)
-            };
-            network = optimizer.step(&lr, network, grads);
+            let (x, y) = train_set.batch(indices, config.train.shuffle);
+            let pass = forward_backward(&network, &loss_fn, x, y);
+            correct = correct + pass.correct;
+            let batch_loss = pass.loss;
+            network = optimizer.step(&lr, network, pass.grads);
 
             global_step += 1;
             seen += indices.len();
@@ -476,54 +458,28 @@ fn train_on_worker(
     })
 }
 
-/// Rows of a batch that one forward and backward pass takes; a larger batch (a full-batch
-/// run) is taken in chunks of this many rows and their gradients summed. A full batch of
-/// MNIST is 188 MB of float32 inputs and as much again of activations and gradients, which
-/// a run would otherwise first touch (page faults, zeroed by the kernel) before its first
-/// step ends; a chunk of 4096 rows is 13 MB.
-const CHUNK_ROWS: usize = 4096;
-
-/// [`CHUNK_ROWS`], or no limit for a network with BatchNorm: its statistics are the whole
-/// batch's, which chunks would change.
-fn chunk_rows(layers: &[config::LayerSpec]) -> usize {
-    if layers
-        .iter()
-        .any(|l| matches!(l, config::LayerSpec::Batchnorm { .. }))
-    {
-        usize::MAX
-    } else {
-        CHUNK_ROWS
-    }
-}
-
-/// One forward and backward pass over (part of) a batch.
+/// One forward and backward pass over a batch.
 struct Pass {
     grads: GradientsParams,
-    /// The mean loss of these rows.
+    /// The batch's mean loss.
     loss: f32,
     /// Rows whose largest output is the label, left on the device.
     correct: Tensor<1, Int>,
 }
 
-/// The gradients of `share` times the mean loss of `network` on `(x, y)`.
+/// The gradients of the mean loss of `network` on `(x, y)`.
 fn forward_backward(
     network: &Network,
     loss_fn: &Objective,
     x: Tensor<2>,
     y: Tensor<1, Int>,
-    share: f64,
 ) -> Pass {
     // An autodiff input puts BatchNorm and Dropout in training mode even when they come
     // first (Burn decides by the input's device).
     let logits = network.forward(x.autodiff());
     let loss = loss_fn.forward(logits.clone(), y.clone());
     let correct = count_correct(logits.inner(), y);
-    let weighted = if share == 1.0 {
-        loss.clone()
-    } else {
-        loss.clone().mul_scalar(share)
-    };
-    let grads = GradientsParams::from_grads(weighted.backward(), network);
+    let grads = GradientsParams::from_grads(loss.backward(), network);
     Pass {
         grads,
         loss: loss.inner().into_scalar(),
@@ -584,125 +540,4 @@ fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {
     log.test
         .scalar("epoch_accuracy", m.test_accuracy as f32, step)?;
     log.flush()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Activation, InitConfig, LayerSpec, Loss, ModelConfig};
-    use burn::module::{ModuleVisitor, Param};
-    use burn::tensor::TensorData;
-
-    fn linear(units: usize, activation: Activation) -> LayerSpec {
-        LayerSpec::Linear {
-            units,
-            in_features: None,
-            activation,
-            bias: true,
-            init: None,
-        }
-    }
-
-    /// Every parameter's gradient, in visiting order.
-    struct Collect<'a>(&'a mut GradientsParams, Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let grad = self.0.remove::<D>(param.id).expect("a gradient");
-            self.1.push(grad.into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-
-    fn gradients(network: &Network, mut grads: GradientsParams) -> Vec<Vec<f32>> {
-        let mut collect = Collect(&mut grads, Vec::new());
-        network.visit(&mut collect);
-        collect.1
-    }
-
-    /// A batch taken in uneven chunks, each chunk's loss weighted by its share, gives the
-    /// whole batch's loss and gradients (up to rounding).
-    #[test]
-    fn chunked_gradients_sum_to_the_whole_batch_gradient() {
-        let model = ModelConfig {
-            input: None,
-            zoo: None,
-            params: None,
-            layers: vec![
-                linear(7, Activation::Sigmoid),
-                linear(3, Activation::Identity),
-            ],
-        };
-        let (rows, features) = (50, 5);
-        let plans = model::plan(&model, &[features], 3).unwrap();
-        let device = Device::flex();
-        let network = Network::new(
-            &model,
-            &InitConfig::default(),
-            &[features],
-            &plans,
-            &device.clone().autodiff(),
-        );
-        let values: Vec<f32> = (0..rows * features)
-            .map(|i| (i as f32 * 0.37).sin())
-            .collect();
-        let labels: Vec<i64> = (0..rows as i64).map(|i| i * 7 % 3).collect();
-        let batch = |start: usize, end: usize| {
-            let x = Tensor::<2>::from_data(
-                TensorData::new(
-                    values[start * features..end * features].to_vec(),
-                    [end - start, features],
-                ),
-                &device,
-            );
-            let y = Tensor::<1, Int>::from_data(
-                TensorData::new(labels[start..end].to_vec(), [end - start]),
-                &device,
-            );
-            (x, y)
-        };
-        let loss_fn = Objective {
-            loss: Loss::CrossEntropy,
-            smoothing: 0.1,
-        };
-        let (x, y) = batch(0, rows);
-        let whole = forward_backward(&network, &loss_fn, x, y, 1.0);
-        let want = gradients(&network, whole.grads);
-
-        let mut sum = GradientsAccumulator::<Network>::new();
-        let mut loss = 0.0f64;
-        for (start, end) in [(0, 16), (16, 32), (32, 48), (48, 50)] {
-            let (x, y) = batch(start, end);
-            let share = (end - start) as f64 / rows as f64;
-            let pass = forward_backward(&network, &loss_fn, x, y, share);
-            sum.accumulate(&network, pass.grads);
-            loss += pass.loss as f64 * share;
-        }
-        let got = gradients(&network, sum.grads());
-        assert!(
-            (loss - whole.loss as f64).abs() < 1e-6,
-            "{loss} vs {}",
-            whole.loss
-        );
-        assert_eq!(got.len(), 4);
-        for (g, w) in got.iter().zip(&want) {
-            assert_eq!(g.len(), w.len());
-            for (a, b) in g.iter().zip(w) {
-                assert!((a - b).abs() < 1e-6 + 1e-5 * b.abs(), "{a} vs {b}");
-            }
-        }
-    }
-
-    #[test]
-    fn only_networks_without_batchnorm_are_chunked() {
-        let plain = [linear(4, Activation::Relu)];
-        assert_eq!(chunk_rows(&plain), CHUNK_ROWS);
-        let with_bn = [
-            linear(4, Activation::Identity),
-            LayerSpec::Batchnorm {
-                eps: 1e-5,
-                momentum: 0.1,
-                activation: Activation::Relu,
-            },
-        ];
-        assert_eq!(chunk_rows(&with_bn), usize::MAX);
-    }
 }

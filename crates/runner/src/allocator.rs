@@ -10,12 +10,13 @@
 //! It also turns transparent huge pages off for the process. mimalloc asks for them
 //! (`MADV_HUGEPAGE`), so each first touch of its memory had the kernel zero a whole 2 MB page.
 //! On this project's VM, right after another process freed a lot of memory (the PyTorch runs
-//! of `bench/compare.sh`), the host hands memory back slowly, and a full-batch run's first
-//! step took 0.39-0.50 s of training instead of 0.15-0.17 s (0.5-0.8 s of system time against
-//! 0.06-0.10 s); peak RSS also drops (fc_adam_l2: 167 -> 128 MB), since partly used 2 MB pages
-//! no longer count whole. After its first steps a run allocates nothing new, so the pages'
-//! size hardly matters to its speed (fc_adam_l2 and sigmoid_fullbatch epochs unchanged,
-//! interleaved A/B).
+//! of `bench/compare.sh`), the host hands memory back slowly: sigmoid_fullbatch's first epoch
+//! (one full-batch step) then took 2.0-2.1 s with 2.5-2.7 s of system time, against 0.22-0.24 s
+//! and 0.16-0.19 s without huge pages (three alternations, each after `bench/torch_ref.py
+//! sigmoid_fullbatch tutorial 1`). Peak RSS also drops (fc_adam_l2: 167 -> 128 MB), since
+//! partly used 2 MB pages no longer count whole. After its first steps a run allocates nothing
+//! new, so the pages' size hardly matters to its speed (fc_adam_l2 and sigmoid_fullbatch
+//! epochs unchanged, interleaved A/B).
 
 #![allow(unsafe_code)] // FFI calls into the allocator, below
 

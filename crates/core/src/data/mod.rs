@@ -54,8 +54,8 @@ impl Inputs {
         }
     }
 
-    /// Appends the normalised values `range` to `out`; large ranges (a full batch's chunk) in
-    /// pieces on rayon's pool.
+    /// Appends the normalised values `range` to `out`; large ranges (a full batch) in pieces on
+    /// rayon's pool.
     #[allow(unsafe_code)] // the parallel pieces write into reserved capacity, then `set_len`
     pub fn extend_normalised(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
         use rayon::prelude::*;
@@ -419,6 +419,29 @@ mod tests {
         };
         let expected = ((51.0 / 255.0) - 0.1307) / 0.3081;
         assert!((normalize_value(51.0, &standard) as f64 - expected).abs() < 1e-6);
+    }
+
+    /// The normalised values are `Affine::apply`'s, whether a range is small (one vectorised
+    /// loop) or large (pieces on the pool written into reserved memory: handed NaN buffers
+    /// first, every value must still be written), and appended after what `out` holds.
+    #[test]
+    fn small_and_large_ranges_normalise_alike() {
+        let norm = Affine::of(&Normalize {
+            mean: 0.1307,
+            std: 0.3081,
+            ..Normalize::default()
+        });
+        let len = (1 << 20) + 12_345;
+        let values: Vec<u8> = (0..len).map(|i| (i * 7919 % 256) as u8).collect();
+        let want: Vec<f32> = values.iter().map(|&p| norm.apply(p as f32)).collect();
+        let inputs = Inputs::Pixels { values, norm };
+        for range in [0..len, 3..len, 100..900] {
+            drop(vec![f32::NAN; len + 1]);
+            let mut out = vec![-1.0f32];
+            inputs.extend_normalised(range.clone(), &mut out);
+            assert_eq!(out[0], -1.0);
+            assert!(out[1..] == want[range.clone()], "range {range:?}");
+        }
     }
 
     #[test]

@@ -54,27 +54,32 @@ impl Inputs {
         }
     }
 
-    /// Appends the normalised values `range` to `out`; large ranges (a full batch) in pieces on
-    /// rayon's pool.
-    #[allow(unsafe_code)] // the parallel pieces write into reserved capacity, then `set_len`
+    /// Appends the normalised values `range` to `out`, written once into reserved capacity;
+    /// large ranges (a full batch) in pieces on rayon's pool.
+    #[allow(unsafe_code)] // the values are written into reserved capacity, then `set_len`
     pub fn extend_normalised(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
         use rayon::prelude::*;
         const PARALLEL_FROM: usize = 1 << 20;
         const PIECE: usize = 1 << 16;
         match self {
-            Inputs::Pixels { values, norm } if range.len() >= PARALLEL_FROM => {
+            Inputs::Pixels { values, norm } => {
                 let values = &values[range];
                 let len = out.len();
                 out.reserve(values.len());
-                out.spare_capacity_mut()[..values.len()]
-                    .par_chunks_mut(PIECE)
-                    .zip(values.par_chunks(PIECE))
-                    .for_each(|(piece, values)| norm.write(values, piece));
-                // SAFETY: the pieces tile the first `values.len()` slots of the spare capacity
-                // (zipped chunks of equal lengths) and `write` sets every slot of its piece.
+                let spare = &mut out.spare_capacity_mut()[..values.len()];
+                if values.len() >= PARALLEL_FROM {
+                    spare
+                        .par_chunks_mut(PIECE)
+                        .zip(values.par_chunks(PIECE))
+                        .for_each(|(piece, values)| norm.write(values, piece));
+                } else {
+                    norm.write(values, spare);
+                }
+                // SAFETY: `write` sets every slot of the slice it is given, and the slices
+                // (the whole, or zipped pieces of equal lengths) tile the first
+                // `values.len()` slots of the spare capacity.
                 unsafe { out.set_len(len + values.len()) };
             }
-            Inputs::Pixels { values, norm } => norm.extend(&values[range], out),
             Inputs::Floats(v) => out.extend_from_slice(&v[range]),
         }
     }
@@ -125,21 +130,9 @@ impl Affine {
         x * self.scale + self.offset
     }
 
-    /// Appends `values` normalised to `out`, vectorised with the widest instructions this CPU
-    /// has (the default build targets SSE2; AVX-512 does a 784-pixel row in a few dozen
-    /// instructions).
-    fn extend(self, values: &[u8], out: &mut Vec<f32>) {
-        pulp::Arch::new().dispatch(ExtendNormalised {
-            norm: self,
-            values,
-            out,
-        })
-    }
-}
-
-impl Affine {
-    /// Writes `values` normalised into `out` (of the same length), vectorised as
-    /// [`Self::extend`] is.
+    /// Writes `values` normalised into `out` (of the same length), vectorised with the widest
+    /// instructions this CPU has (the default build targets SSE2; AVX-512 does a 784-pixel row
+    /// in a few dozen instructions).
     fn write(self, values: &[u8], out: &mut [std::mem::MaybeUninit<f32>]) {
         assert_eq!(values.len(), out.len());
         pulp::Arch::new().dispatch(WriteNormalised {
@@ -165,23 +158,6 @@ impl pulp::WithSimd for WriteNormalised<'_> {
         for (o, &p) in self.out.iter_mut().zip(self.values) {
             o.write(norm.apply(p as f32));
         }
-    }
-}
-
-struct ExtendNormalised<'a> {
-    norm: Affine,
-    values: &'a [u8],
-    out: &'a mut Vec<f32>,
-}
-
-impl pulp::WithSimd for ExtendNormalised<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let norm = self.norm;
-        self.out
-            .extend(self.values.iter().map(|&p| norm.apply(p as f32)));
     }
 }
 
@@ -352,8 +328,7 @@ fn from_csv(config: &DataConfig) -> Result<Dataset> {
         )));
     }
     let features = train.features;
-    let norm = &config.normalize;
-    let norm = Affine::of(norm);
+    let norm = Affine::of(&config.normalize);
     let to_split = |s: csv::CsvSplit| Split {
         inputs: Inputs::Floats(s.values.iter().map(|&v| norm.apply(v)).collect()),
         labels: s.labels,
@@ -386,11 +361,6 @@ fn count_classes(train: &Split, test: &Split, source: &Path) -> Result<usize> {
     Ok(classes)
 }
 
-/// One raw value (a pixel: 0..=255) normalised as `[data] normalize` says.
-pub fn normalize_value(x: f32, n: &Normalize) -> f32 {
-    Affine::of(n).apply(x)
-}
-
 fn limit(split: &mut Split, limit: Option<usize>) {
     if let Some(limit) = limit.filter(|&l| l < split.len()) {
         let features = split.inputs.len() / split.len().max(1);
@@ -406,19 +376,19 @@ mod tests {
     #[test]
     fn normalisations_match_their_torch_forms() {
         let scale = Normalize::default();
-        assert_eq!(normalize_value(255.0, &scale), 1.0);
+        assert_eq!(Affine::of(&scale).apply(255.0), 1.0);
         let centred = Normalize {
             center: 127.5,
             ..Normalize::default()
         };
-        assert_eq!(normalize_value(0.0, &centred), -0.5);
+        assert_eq!(Affine::of(&centred).apply(0.0), -0.5);
         let standard = Normalize {
             mean: 0.1307,
             std: 0.3081,
             ..Normalize::default()
         };
         let expected = ((51.0 / 255.0) - 0.1307) / 0.3081;
-        assert!((normalize_value(51.0, &standard) as f64 - expected).abs() < 1e-6);
+        assert!((Affine::of(&standard).apply(51.0) as f64 - expected).abs() < 1e-6);
     }
 
     /// The normalised values are `Affine::apply`'s, whether a range is small (one vectorised

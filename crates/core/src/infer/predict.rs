@@ -60,14 +60,10 @@ pub fn load_pictures(trained: &Trained, images: &[PathBuf]) -> Result<Vec<Framed
 
 /// Classifies framed pictures, normalised as the network's training data were.
 pub fn predict(trained: &Trained, images: &[PathBuf], framed: &[Framed]) -> Vec<Prediction> {
-    let norm = trained.config.data.normalize;
+    let norm = crate::data::Affine::of(&trained.config.data.normalize);
     let values: Vec<f32> = framed
         .iter()
-        .flat_map(|f| {
-            f.pixels
-                .iter()
-                .map(|&p| crate::data::normalize_value(p, &norm))
-        })
+        .flat_map(|f| f.pixels.iter().map(|&p| norm.apply(p)))
         .collect();
     let n = framed.len();
     let x = Tensor::<2>::from_data(

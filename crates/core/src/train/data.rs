@@ -7,8 +7,6 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 
-#[cfg(test)]
-use crate::data::Affine;
 use crate::data::{Inputs, Split};
 
 /// Inputs `[len, features]` and labels `[len]`. The inputs stay as the dataset holds them
@@ -152,6 +150,7 @@ impl Batches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Affine;
 
     /// Pixels normalised per batch give exactly what normalising the whole split up front
     /// gave, through both `gather` and `range` (twice: the second from the kept range).

@@ -2,8 +2,11 @@
 
 usage: torch_ref.py EXPERIMENT STYLE EPOCHS --data MNIST_DIR --raw TORCHVISION_ROOT [--threads N]
   EXPERIMENT: fc_adam_l2 | cnn_bn | ann5_adam | sigmoid_fullbatch (as in experiments/*.toml)
-  STYLE: tuned    the data preloaded as one float32 tensor, batches sliced by a permutation
-         tutorial the tutorials' own loop: torchvision.datasets.MNIST + ToTensor + DataLoader
+  STYLE: tuned    the data preloaded as one float32 tensor, batches sliced by a permutation,
+                  subnormal floats flushed (torch.set_flush_denormal(True); --keep-denormals
+                  leaves them, to measure what flushing is worth)
+         tutorial the tutorials' own loop: torchvision.datasets.MNIST + ToTensor + DataLoader,
+                  PyTorch's defaults (subnormals kept), as the tutorials wrote it
 Prints one JSON line: per-epoch training seconds (evaluation excluded, as kiln reports them),
 the wall-clock time at the end of the first optimizer step, and the final test accuracy.
 
@@ -116,7 +119,13 @@ def main():
     ap.add_argument("--data", required=True, help="folder with MNIST's four .gz files")
     ap.add_argument("--raw", required=True, help="torchvision root holding MNIST/raw")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--keep-denormals", action="store_true", help="tuned: do not flush")
     args = ap.parse_args()
+    if args.style == "tuned" and not args.keep_denormals:
+        # PyTorch's best setting on CPUs where subnormals cost a microcode assist (Intel); set
+        # before the intra-op threads start, which copy the mode of the thread creating them.
+        if not torch.set_flush_denormal(True):
+            raise SystemExit("torch.set_flush_denormal(True) is not supported on this CPU")
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
     model, opt, loss_fn, batch, shuffle, drop_last, transform = build(args.experiment)

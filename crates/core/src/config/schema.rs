@@ -391,6 +391,12 @@ pub struct TrainConfig {
     /// `label_smoothing`).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// Subnormal floats are flushed to zero and read as zero on every thread that computes
+    /// (FTZ and DAZ), as TensorFlow's compute threads and `torch.set_flush_denormal(True)` do:
+    /// on Intel cores each operation on a subnormal takes a microcode assist. `false` keeps
+    /// IEEE gradual underflow. See [`crate::kernels::denormals`].
+    #[serde(default = "yes")]
+    pub flush_denormals: bool,
 }
 
 /// The training objective; every form compares the network's output with the labels.
@@ -419,6 +425,7 @@ impl Default for TrainConfig {
             eval_batch_size: eval_batch(),
             loss: Loss::default(),
             label_smoothing: 0.0,
+            flush_denormals: true,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::Trained;
 use crate::error::Result;
+use crate::kernels::denormals::FlushDenormals;
 use crate::log::{EventWriter, media};
 use crate::train::{DeviceSplit, objective};
 
@@ -118,6 +119,8 @@ pub fn evaluate(
     labels: &[u32],
     batch: usize,
 ) -> Evaluation {
+    // The arithmetic of training's evaluation, so the figures match the run's.
+    let _mode = FlushDenormals::apply(trained.config.train.flush_denormals);
     let loss_fn = objective(&trained.config);
     let k = trained.classes;
     let mut confusion = vec![vec![0u64; k]; k];

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Trained;
 use super::preprocess::{self, Framed, SIDE};
 use crate::error::{Error, Result};
+use crate::kernels::denormals::FlushDenormals;
 use crate::log::{EventWriter, media};
 
 /// One picture's result.
@@ -60,6 +61,7 @@ pub fn load_pictures(trained: &Trained, images: &[PathBuf]) -> Result<Vec<Framed
 
 /// Classifies framed pictures, normalised as the network's training data were.
 pub fn predict(trained: &Trained, images: &[PathBuf], framed: &[Framed]) -> Vec<Prediction> {
+    let _mode = FlushDenormals::apply(trained.config.train.flush_denormals);
     let norm = crate::data::Affine::of(&trained.config.data.normalize);
     let values: Vec<f32> = framed
         .iter()

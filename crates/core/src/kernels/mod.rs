@@ -13,6 +13,8 @@ mod autodiff;
 #[allow(unsafe_code)] // the output written once into reserved capacity, then `set_len`
 pub mod batch_norm;
 pub mod conv;
+#[allow(unsafe_code)] // reads and writes of the thread's floating-point control register
+pub mod denormals;
 pub mod dense;
 mod flex;
 #[allow(unsafe_code)]

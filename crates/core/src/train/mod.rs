@@ -22,6 +22,7 @@ use crate::checkpoint::{self, Checkpoint, PartialEpoch};
 use crate::config::{self, BestMetric, ExperimentConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kernels::denormals::FlushDenormals;
 use crate::log::hparams::RunEnd;
 use crate::log::{Console, RunLog, run_dir};
 use crate::model::{self, LayerPlan, Network};
@@ -169,6 +170,9 @@ pub fn train(
     // On a worker of rayon's pool: a kernel's parallel product then runs one block here and
     // leaves the other to a worker that is polling for it (`warm`), instead of waking the pool
     // from outside and sleeping until it is done (two thread hand-offs per product).
+    // Subnormals flushed (or not) on every thread of the pool before the first step, and
+    // the caller's mode back afterwards.
+    let _mode = FlushDenormals::apply(prepared.config.train.flush_denormals);
     let (stop, started) = (AtomicBool::new(false), AtomicUsize::new(0));
     rayon::scope(|scope| {
         let _warm = warm::Warm::start(scope, &stop, &started);

@@ -208,7 +208,7 @@ def main():
                 if impl.startswith("kiln"):
                     res = kiln(name, spec["epochs"], data, keep)
                 else:
-                    res = torch(name, impl.split()[1], spec["epochs"], data, raw, keep)
+                    res = torch(name, impl.split(",")[0].split()[1], spec["epochs"], data, raw, keep)
                 runs[impl].append(res)
                 print(f"    {json.dumps(res)}", file=sys.stderr, flush=True)
         results[name] = {impl: summarise(rs) for impl, rs in runs.items()}

@@ -10,17 +10,22 @@
 //! which does both. Other targets keep IEEE gradual underflow ([`SUPPORTED`] is false there).
 //!
 //! [`FlushDenormals::apply`] sets it on the calling thread and, by a `rayon::broadcast`, on
-//! every worker of the current rayon pool (where kiln's kernels and the training loop run),
-//! and restores the calling thread's previous mode on all of them when dropped. A broadcast
-//! rather than the pool's `start_handler`: the mode is the run's (its config says it), and the
-//! global pool exists before any config is read. Threads a backend starts later from one of
-//! these threads (libtorch's intra-op pool) inherit the mode: a new thread copies its creator's
-//! floating-point environment (pthread_create(3)).
+//! every worker of the current rayon pool (where kiln's kernels and the training loop run).
+//! Dropping the guard gives the calling thread its previous mode back; the pool's workers get
+//! theirs back when the last guard of the process is dropped, so that runs overlapping in one
+//! process (tests) do not switch the mode off under each other. Runs that overlap in one
+//! process share the pool and must agree on the mode (as they share Burn's RNG seed); one
+//! runner process trains one run. A broadcast rather than the pool's `start_handler`: the mode
+//! is the run's (its config says it), and the global pool exists before any config is read.
+//! Threads a backend starts later from one of these threads (libtorch's intra-op pool) inherit
+//! the mode: a new thread copies its creator's floating-point environment (pthread_create(3)).
 //!
 //! Rust's documentation calls a non-default floating-point environment undefined behaviour,
 //! because the compiler folds constant float expressions with IEEE semantics. What that can
 //! change here is whether a subnormal produced by compile-time arithmetic is flushed, which
 //! the same binary does the same way every run; kiln's kernels compute on data, at run time.
+
+use std::sync::Mutex;
 
 /// Whether this target can flush subnormals (x86-64 and aarch64).
 pub const SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
@@ -28,14 +33,26 @@ pub const SUPPORTED: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarc
 /// The flush mode of a run on its threads, until dropped.
 #[must_use = "the mode is restored when the guard is dropped"]
 pub struct FlushDenormals {
+    /// The calling thread's mode before [`FlushDenormals::apply`].
     previous: bool,
 }
 
+/// Guards alive in this process, and the pool's mode before the first of them.
+static ACTIVE: Mutex<(usize, bool)> = Mutex::new((0, false));
+
 impl FlushDenormals {
     /// Flushes subnormals (`flush = true`) or keeps them (`false`) on this thread and on
-    /// every worker of the current rayon pool.
+    /// every worker of the current rayon pool. The lock is held through the broadcast so that
+    /// mode changes happen in order; guards are taken outside rayon jobs (training, eval and
+    /// predict start from ordinary threads), where no worker waits for the lock.
     pub fn apply(flush: bool) -> FlushDenormals {
         let previous = set_this_thread(flush);
+        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        if active.0 == 0 {
+            // The workers were started by (and copied the mode of) a thread like this one.
+            active.1 = previous;
+        }
+        active.0 += 1;
         set_pool(flush);
         FlushDenormals { previous }
     }
@@ -44,7 +61,11 @@ impl FlushDenormals {
 impl Drop for FlushDenormals {
     fn drop(&mut self) {
         set_this_thread(self.previous);
-        set_pool(self.previous);
+        let mut active = ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+        active.0 -= 1;
+        if active.0 == 0 {
+            set_pool(active.1);
+        }
     }
 }
 
@@ -143,7 +164,7 @@ mod tests {
         black_box(f32::from_bits(1)) * black_box(2.0f32)
     }
 
-    /// What every thread of `pool` (and the calling thread, last) reports: its mode and a
+    /// What every thread of `pool` (the calling thread last) reports: its mode and a
     /// subnormal computed on it.
     fn observe(pool: &rayon::ThreadPool) -> Vec<(bool, f32)> {
         let mut seen = pool.broadcast(|_| (this_thread(), doubled_subnormal()));
@@ -151,8 +172,17 @@ mod tests {
         seen
     }
 
+    /// [`observe`] from the worker `install` runs on, which stands for the thread that starts a
+    /// run: the other workers' reports, then the caller's.
+    fn observe_others(pool: &rayon::ThreadPool) -> (Vec<(bool, f32)>, (bool, f32)) {
+        let mut seen = observe(pool);
+        let caller = seen.pop().unwrap();
+        seen.remove(rayon::current_thread_index().unwrap());
+        (seen, caller)
+    }
+
     #[test]
-    fn apply_sets_every_worker_of_the_pool_and_drop_restores_them() {
+    fn apply_sets_every_worker_of_the_pool_until_the_last_guard_is_dropped() {
         if !SUPPORTED {
             return;
         }
@@ -162,20 +192,28 @@ mod tests {
             .num_threads(3)
             .build()
             .unwrap();
-        let unflushed = (false, f32::from_bits(2));
-        assert_eq!(observe(&pool), vec![unflushed; 4]);
+        let kept = (false, f32::from_bits(2));
+        // DAZ reads the subnormal operand as zero: an exact zero on every thread.
+        let flushed = (true, 0.0);
+        assert_eq!(observe(&pool), vec![kept; 4]);
         pool.install(|| {
-            {
-                let _flush = FlushDenormals::apply(true);
-                // DAZ reads the subnormal operand as zero: an exact zero on every thread.
-                assert_eq!(observe(&pool), vec![(true, 0.0); 4]);
-                {
-                    let _keep = FlushDenormals::apply(false);
-                    assert_eq!(observe(&pool), vec![unflushed; 4]);
-                }
-                assert_eq!(observe(&pool), vec![(true, 0.0); 4], "inner guard restored");
-            }
-            assert_eq!(observe(&pool), vec![unflushed; 4], "outer guard restored");
+            let first = FlushDenormals::apply(true);
+            assert_eq!(observe(&pool), vec![flushed; 4]);
+            // A second run overlapping the first: the first one ending leaves its mode on the
+            // pool, and gives its own thread its previous mode back.
+            let second = FlushDenormals::apply(true);
+            drop(first);
+            let others = observe_others(&pool);
+            assert_eq!(others, (vec![flushed; 2], kept), "one run still going");
+            drop(second);
+            assert_eq!(
+                observe(&pool),
+                vec![kept; 4],
+                "the last run restored the pool"
+            );
+            let off = FlushDenormals::apply(false);
+            assert_eq!(observe(&pool), vec![kept; 4]);
+            drop(off);
         });
         set_this_thread(before);
     }

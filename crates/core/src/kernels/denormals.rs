@@ -2,7 +2,7 @@
 //!
 //! Adam's moment estimates and the weights of dead units decay towards zero and become
 //! subnormal; on Intel cores every operation on a subnormal takes a microcode assist (~100x),
-//! and fc_adam_l2's epochs grew from 1.4 to 11 s in three epochs. TensorFlow flushes in its
+//! and fc_adam_l2's epochs grew several-fold within its first three. TensorFlow flushes in its
 //! compute threads and PyTorch offers `torch.set_flush_denormal(True)`; kiln flushes by default.
 //!
 //! The mode is a per-thread CPU register: on x86-64 MXCSR's FTZ (results that would be

@@ -167,12 +167,12 @@ pub fn train(
     options: &RunOptions,
     resume: Option<Resume>,
 ) -> Result<RunSummary> {
+    // Subnormals flushed (or not) on this thread and every worker of the pool before the
+    // first step, and the previous mode back afterwards.
+    let _mode = FlushDenormals::apply(prepared.config.train.flush_denormals);
     // On a worker of rayon's pool: a kernel's parallel product then runs one block here and
     // leaves the other to a worker that is polling for it (`warm`), instead of waking the pool
     // from outside and sleeping until it is done (two thread hand-offs per product).
-    // Subnormals flushed (or not) on every thread of the pool before the first step, and
-    // the caller's mode back afterwards.
-    let _mode = FlushDenormals::apply(prepared.config.train.flush_denormals);
     let (stop, started) = (AtomicBool::new(false), AtomicUsize::new(0));
     rayon::scope(|scope| {
         let _warm = warm::Warm::start(scope, &stop, &started);

@@ -1,8 +1,10 @@
 """Writes RESULTS.md from the event files of the reference experiments' runs.
 
-usage: python bench/results.py [LOGDIR] > RESULTS.md     (LOGDIR defaults to logs)
+usage: python bench/results.py [LOGDIR] [--previous RESULTS.md] > NEW.md   (LOGDIR defaults to logs)
 Needs the `tensorboard` package (.ci/run puts it in .venv). For each experiment it reads the
 newest run folder under LOGDIR/<name>/ and compares its test accuracy with the reference's.
+With --previous, the sigmoid initialisation study's section of that file is carried over,
+marked as such, when LOGDIR holds no run of the study (it takes about an hour of both cores).
 """
 import glob
 import os
@@ -117,7 +119,7 @@ def study(logdir):
     steps = min(len(a) for a, _ in runs.values())
     at = lambda v, i: v[min(i, len(v)) - 1]
     lines = [
-        "## Sigmoid initialisation study",
+        STUDY_HEADING,
         "",
         f"`runner sweep experiments/sigmoid_init/` ({steps:,} full-batch steps each; the reference analysis",
         "ran many more). Base: 784-100-30-10 sigmoid, normal(0.01, 0.1)",
@@ -152,8 +154,30 @@ def study(logdir):
     return lines
 
 
+STUDY_HEADING = "## Sigmoid initialisation study"
+
+
+def carried_study(previous):
+    """The study's section of an earlier RESULTS.md, marked as not regenerated."""
+    text = open(previous).read()
+    if STUDY_HEADING not in text:
+        return []
+    section = text[text.index(STUDY_HEADING) + len(STUDY_HEADING) :].strip("\n")
+    note = (
+        "*Carried over from the previous RESULTS.md: this generation's log folder held no run of"
+        " the study, so its figures are from an earlier kiln and machine.*"
+    )
+    return [STUDY_HEADING, "", note, "", section, ""]
+
+
 def main():
-    logdir = sys.argv[1] if len(sys.argv) > 1 else "logs"
+    args = sys.argv[1:]
+    previous = None
+    if "--previous" in args:
+        at = args.index("--previous")
+        previous = args[at + 1]
+        del args[at : at + 2]
+    logdir = args[0] if args else "logs"
     out = [
         "# Results",
         "",
@@ -196,7 +220,7 @@ def main():
             rows = ", ".join(f"{m}: {values[m - 1]:.4f}" for m in marks if m <= epochs)
             details.append(f"- {name}, kiln test accuracy at epoch {rows}")
     out += ["", "## Claims", ""] + claims(logdir) + ["", "## By epoch", ""] + details + [""]
-    out += study(logdir)
+    out += study(logdir) or (carried_study(previous) if previous else [])
     print("\n".join(out))
 
 

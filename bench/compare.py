@@ -173,14 +173,17 @@ def summarise(runs):
     }
 
 
-KEEP = ", keep denormals"
-
-
 def implementations(spec):
-    """The contenders of one experiment, interleaved in this order in every round."""
-    impls = ["kiln", "torch tuned", "torch tutorial"]
+    """The contenders of one experiment, interleaved in this order in every round: label ->
+    (who, torch style or None, keep denormals)."""
+    impls = {
+        "kiln": ("kiln", None, False),
+        "torch tuned": ("torch", "tuned", False),
+        "torch tutorial": ("torch", "tutorial", False),
+    }
     if spec.get("keep_denormals"):
-        impls += ["kiln" + KEEP, "torch tuned" + KEEP]
+        impls["kiln, keep denormals"] = ("kiln", None, True)
+        impls["torch tuned, keep denormals"] = ("torch", "tuned", True)
     return impls
 
 
@@ -200,15 +203,15 @@ def main():
     results = {}
     for name in args.only:
         spec = EXPERIMENTS[name]
-        runs = {impl: [] for impl in implementations(spec)}
+        impls = implementations(spec)
+        runs = {impl: [] for impl in impls}
         for r in range(args.rounds):
-            for impl in runs:
+            for impl, (who, style, keep) in impls.items():
                 print(f"[{name}] round {r + 1}/{args.rounds}: {impl}", file=sys.stderr, flush=True)
-                keep = impl.endswith(KEEP)
-                if impl.startswith("kiln"):
+                if who == "kiln":
                     res = kiln(name, spec["epochs"], data, keep)
                 else:
-                    res = torch(name, impl.split(",")[0].split()[1], spec["epochs"], data, raw, keep)
+                    res = torch(name, style, spec["epochs"], data, raw, keep)
                 runs[impl].append(res)
                 print(f"    {json.dumps(res)}", file=sys.stderr, flush=True)
         results[name] = {impl: summarise(rs) for impl, rs in runs.items()}

@@ -6,6 +6,7 @@ newest run folder under LOGDIR/<name>/ and compares its test accuracy with the r
 With --previous, the sigmoid initialisation study's section of that file is carried over,
 marked as such, when LOGDIR holds no run of the study (it takes about an hour of both cores).
 """
+import argparse
 import glob
 import os
 import platform
@@ -155,6 +156,10 @@ def study(logdir):
 
 
 STUDY_HEADING = "## Sigmoid initialisation study"
+CARRIED_NOTE = (
+    "*Carried over from the previous RESULTS.md: this generation's log folder held no run of"
+    " the study, so its figures are from an earlier kiln and machine.*"
+)
 
 
 def carried_study(previous):
@@ -162,22 +167,18 @@ def carried_study(previous):
     text = open(previous).read()
     if STUDY_HEADING not in text:
         return []
-    section = text[text.index(STUDY_HEADING) + len(STUDY_HEADING) :].strip("\n")
-    note = (
-        "*Carried over from the previous RESULTS.md: this generation's log folder held no run of"
-        " the study, so its figures are from an earlier kiln and machine.*"
-    )
-    return [STUDY_HEADING, "", note, "", section, ""]
+    section = text[text.index(STUDY_HEADING) + len(STUDY_HEADING) :]
+    # Carried over more than once: one note.
+    section = section.replace(CARRIED_NOTE, "").strip("\n")
+    return [STUDY_HEADING, "", CARRIED_NOTE, "", section, ""]
 
 
 def main():
-    args = sys.argv[1:]
-    previous = None
-    if "--previous" in args:
-        at = args.index("--previous")
-        previous = args[at + 1]
-        del args[at : at + 2]
-    logdir = args[0] if args else "logs"
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("logdir", nargs="?", default="logs")
+    ap.add_argument("--previous", help="an earlier RESULTS.md, for the study's section")
+    args = ap.parse_args()
+    logdir, previous = args.logdir, args.previous
     out = [
         "# Results",
         "",

@@ -82,16 +82,16 @@ pub fn this_thread() -> bool {
 
 /// Sets this thread's mode; returns the previous one.
 pub fn set_this_thread(flush: bool) -> bool {
-    let previous = this_thread();
-    if SUPPORTED {
-        let register = arch::get();
-        arch::set(if flush {
-            register | arch::FLUSH
-        } else {
-            register & !arch::FLUSH
-        });
+    if !SUPPORTED {
+        return false;
     }
-    previous
+    let register = arch::get();
+    arch::set(if flush {
+        register | arch::FLUSH
+    } else {
+        register & !arch::FLUSH
+    });
+    register & arch::FLUSH == arch::FLUSH
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -8,6 +8,8 @@
 // kernels/gemm.rs, kernels/batch_norm.rs, kernels/max_pool.rs, kernels/denormals.rs and two
 // functions of data/mod.rs; each block carries its safety argument.
 #![deny(unsafe_code)]
+// Output goes through `say!`/`say_err!` (log/console.rs), which never panic on a closed pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod backend;
 pub mod checkpoint;

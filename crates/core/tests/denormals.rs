@@ -62,7 +62,7 @@ flush_denormals = {flush}
         resolved.contains(&format!("flush_denormals = {flush}")),
         "the resolved config states the mode:\n{resolved}"
     );
-    let (trained, _) = Trained::load(&summary.run_dir, &Which::Last).unwrap();
+    let (trained, _) = Trained::load(&summary.run_dir, &Which::Last, false).unwrap();
     let (index, name, weights) = trained.network.parameters().remove(0);
     assert_eq!(
         (index, name),

@@ -81,13 +81,33 @@ fn lookup(cache: PathBuf, mirrors: Vec<String>) -> Lookup {
         download: true,
         mirrors,
         progress: false,
+        stall: std::time::Duration::from_secs(1),
     }
+}
+
+/// A server that accepts connections and never answers; returns its base URL.
+fn serve_nothing() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // open, silent
+        }
+    });
+    base
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(bytes).unwrap();
     enc.finish().unwrap()
+}
+
+fn gunzip(gz: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut out).unwrap();
+    out
 }
 
 #[test]
@@ -97,7 +117,7 @@ fn downloads_verifies_and_caches_skipping_bad_mirrors() {
     let empty = serve(HashMap::new());
     let mut corrupt_routes = HashMap::new();
     let (labels_name, labels_gz) = &files[1];
-    let mut labels = kiln_core::data::idx::gunzip(labels_gz).unwrap();
+    let mut labels = gunzip(labels_gz);
     labels[100] ^= 1;
     corrupt_routes.insert(format!("/mnist/{labels_name}"), gzip(&labels));
     let corrupt = serve(corrupt_routes);
@@ -157,7 +177,7 @@ fn a_corrupted_or_truncated_download_is_refused_with_a_clear_message() {
         .iter()
         .map(|(n, b)| (format!("/{n}"), b.clone()))
         .collect();
-    let mut images = kiln_core::data::idx::gunzip(images_gz).unwrap();
+    let mut images = gunzip(images_gz);
     images[5000] ^= 0xff;
     routes.insert(format!("/{images_name}"), gzip(&images));
     let corrupting = serve(routes);
@@ -189,6 +209,62 @@ fn a_damaged_file_in_the_cache_is_named_with_the_fix() {
     .to_string();
     assert!(
         err.contains(name.as_str()) && err.contains("delete it"),
+        "{err}"
+    );
+}
+
+/// A mirror that accepts and then sends nothing is given up after the stall time, and the
+/// next one is used (before, ureq's ten-minute global timeout held the run).
+#[test]
+fn a_silent_mirror_is_given_up_and_the_next_one_used() {
+    let Some(files) = real_gz_files() else { return };
+    let silent = serve_nothing();
+    let good = serve(files.iter().map(|(n, b)| (format!("/{n}"), b.clone())).collect());
+    let cache = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let raw = load_files(
+        DatasetKind::Mnist,
+        &lookup(cache.path().join("m"), vec![silent.clone(), good]),
+    )
+    .unwrap();
+    assert_eq!(raw.idx[3].dims, vec![10_000]);
+    // Four files, one 1-second stall each; far from any network timeout.
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    let err = load_files(
+        DatasetKind::Mnist,
+        &lookup(cache.path().join("s"), vec![silent]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("no data for 1 s") && err.contains("stalled"), "{err}");
+}
+
+/// A hostile mirror's gzip bomb (a valid label file followed by 200 MB of zeros, 200 KB
+/// compressed) is read only up to MNIST's size and refused.
+#[test]
+fn a_gzip_bomb_from_a_mirror_is_cut_at_the_datasets_size() {
+    let Some(files) = real_gz_files() else { return };
+    let (labels_name, labels_gz) = &files[1];
+    let mut bomb = gunzip(labels_gz);
+    bomb.resize(bomb.len() + (200 << 20), 0);
+    let mut routes: HashMap<String, Vec<u8>> = files
+        .iter()
+        .map(|(n, b)| (format!("/{n}"), b.clone()))
+        .collect();
+    routes.insert(format!("/{labels_name}"), gzip(&bomb));
+    drop(bomb);
+    let hostile = serve(routes);
+    let cache = tempfile::tempdir().unwrap();
+    let err = load_files(
+        DatasetKind::Mnist,
+        &lookup(cache.path().join("b"), vec![hostile]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains(labels_name) && err.contains("longer than the 60008 bytes"),
         "{err}"
     );
 }

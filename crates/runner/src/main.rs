@@ -4,19 +4,21 @@
 //! during training; 130 interrupted (Ctrl-C or SIGTERM).
 
 #![deny(unsafe_code)] // allowed only in allocator.rs, for one FFI call
+// Output goes through kiln_core::say!/say_err!, which never panic on a closed pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 
 mod allocator;
+mod signals;
 mod sweep;
 mod use_run;
 
 use kiln_core::train::{self, RunOptions};
+use signals::{Phase, Signals};
 use kiln_core::{Error, checkpoint, config};
 
 /// Train a network described in a TOML experiment file; curves go to TensorBoard.
@@ -91,6 +93,9 @@ enum Command {
         /// best, last, or a checkpoint file.
         #[arg(long, default_value = "best", value_name = "best|last|PATH")]
         checkpoint: checkpoint::Which,
+        /// Use a --checkpoint file of another run, writing into this run's folders.
+        #[arg(long)]
+        force: bool,
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
@@ -105,6 +110,12 @@ enum Command {
         /// best, last, or a checkpoint file.
         #[arg(long, default_value = "best", value_name = "best|last|PATH")]
         checkpoint: checkpoint::Which,
+        /// Use a --checkpoint file of another run, writing into this run's folders.
+        #[arg(long)]
+        force: bool,
+        /// The largest picture to decode, in pixels (width x height).
+        #[arg(long, value_name = "N", default_value_t = kiln_core::infer::preprocess::MAX_PIXELS)]
+        max_pixels: u64,
         /// Print the predictions as JSON.
         #[arg(long)]
         json: bool,
@@ -119,9 +130,16 @@ enum Command {
         /// best, last, or a checkpoint file.
         #[arg(long, default_value = "best", value_name = "best|last|PATH")]
         checkpoint: checkpoint::Which,
-        /// Where to write [default: RUN_DIR/export/model.safetensors].
+        /// Use a --checkpoint file of another run.
+        #[arg(long)]
+        force: bool,
+        /// Where to write: a .safetensors file (the .py script goes beside it) or a folder
+        /// [default: RUN_DIR/export/model.safetensors].
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Replace files already at --output.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Run every experiment (*.toml) of a folder, in parallel, and rank them by test accuracy.
     Sweep {
@@ -156,19 +174,7 @@ enum ExportFormat {
 fn main() -> ExitCode {
     allocator::configure();
     let cli = Cli::parse();
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    // First Ctrl-C: finish the step, flush the logs, exit 130. A second one: leave at once.
-    let handler = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-    if let Err(e) = handler {
-        eprintln!(
-            "warning: cannot catch Ctrl-C ({e}); an interrupted run may lose its last epoch's logs"
-        );
-    }
+    let signals = Signals::install();
     let result = match &cli.command {
         Some(Command::Inspect { experiment, sets }) => inspect(experiment, sets).map(|()| true),
         Some(Command::Backends { device }) => {
@@ -178,20 +184,36 @@ fn main() -> ExitCode {
         Some(Command::Eval {
             run_dir,
             checkpoint,
+            force,
             json,
-        }) => use_run::eval(run_dir, checkpoint, *json).map(|()| true),
+        }) => use_run::eval(&use_run(run_dir, checkpoint, *force), *json).map(|()| true),
         Some(Command::Predict {
             run_dir,
             images,
             checkpoint,
+            force,
+            max_pixels,
             json,
-        }) => use_run::predict(run_dir, images, checkpoint, *json).map(|()| true),
+        }) => use_run::predict(
+            &use_run(run_dir, checkpoint, *force),
+            images,
+            *max_pixels,
+            *json,
+        )
+        .map(|()| true),
         Some(Command::Export {
             run_dir,
             format: ExportFormat::Safetensors,
             checkpoint,
+            force,
             output,
-        }) => use_run::export(run_dir, checkpoint, output.as_deref()).map(|()| true),
+            overwrite,
+        }) => use_run::export(
+            &use_run(run_dir, checkpoint, *force),
+            output.as_deref(),
+            *overwrite,
+        )
+        .map(|()| true),
         Some(Command::Sweep {
             path,
             sets,
@@ -208,22 +230,34 @@ fn main() -> ExitCode {
             jobs: *jobs,
             quiet: *quiet,
             force: *force,
-            interrupt: &interrupt,
+            signals: &signals,
         })
         .inspect(|&all_passed| {
             if !all_passed {
-                eprintln!("error: some runs of the sweep failed; see the summary");
+                kiln_core::say_err!("error: some runs of the sweep failed; see the summary");
             }
         }),
-        None => run(&cli.train, interrupt).map(|()| true),
+        None => run(&cli.train, &signals).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e}");
+            kiln_core::say_err!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+fn use_run<'a>(
+    run_dir: &'a Path,
+    which: &'a checkpoint::Which,
+    force: bool,
+) -> use_run::UseRun<'a> {
+    use_run::UseRun {
+        run_dir,
+        which,
+        force,
     }
 }
 
@@ -274,21 +308,25 @@ fn backends(index: usize) {
                 Err(why) => format!("compiled in, cannot start here: {why}"),
             }
         };
-        println!("{:<9} {status}", backend.name());
+        kiln_core::say!("{:<9} {status}", backend.name());
     }
 }
 
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     let config = config::load_with_zoo(experiment, sets, &kiln_model_zoo::expand)?;
     let planned = train::plan_only(&config).map_err(in_file(experiment))?;
-    print!(
-        "{}",
-        kiln_core::model::summary::render(&config.name, &planned.input, &planned.plans)
-    );
+    for warning in &planned.warnings {
+        kiln_core::say_err!("warning: {}: {warning}", experiment.display());
+    }
+    kiln_core::log::console::print(&kiln_core::model::summary::render(
+        &config.name,
+        &planned.input,
+        &planned.plans,
+    ));
     Ok(())
 }
 
-fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
+fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
     // clap requires it when no subcommand is given.
     let Some(experiment) = cli.experiment.as_deref() else {
         return Err(Error::Config(
@@ -313,7 +351,7 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
             };
             let found = checkpoint::find(&run_dir, &checkpoint::Which::Last)?;
             for warning in &found.warnings {
-                eprintln!("warning: {warning}");
+                kiln_core::say_err!("warning: {warning}");
             }
             let saved = found.checkpoint.config(&found.path)?;
             let config = checkpoint::config_for_resume(requested, &saved, experiment, &run_dir)?;
@@ -326,7 +364,7 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
                 )));
             }
             if !cli.quiet {
-                println!(
+                kiln_core::say!(
                     "resuming {} from {}",
                     run_dir.display(),
                     found.path.display()
@@ -343,15 +381,16 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
     };
     let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment))?;
     for warning in &prepared.warnings {
-        eprintln!("warning: {}: {warning}", experiment.display());
+        kiln_core::say_err!("warning: {}: {warning}", experiment.display());
     }
     let options = RunOptions {
         log_root: cli.logdir.clone(),
         quiet: cli.quiet,
-        interrupt: Some(interrupt),
+        interrupt: Some(signals.requested.clone()),
         hparams: cli.hparams.clone(),
         command: Some(command_line(experiment, cli)),
     };
+    signals.enter(Phase::Training);
     let summary = train::train(prepared, &options, resume)?;
     if let Some(last) = summary.epochs.last() {
         let result = sweep::RunResult {
@@ -370,7 +409,7 @@ fn run(cli: &TrainArgs, interrupt: Arc<AtomicBool>) -> Result<(), Error> {
         }
     }
     if let Some(last) = summary.epochs.last().filter(|_| !cli.quiet) {
-        println!(
+        kiln_core::say!(
             "done: test accuracy {:.4}, test loss {:.4} after {} epochs; see the curves with: tensorboard --logdir {}",
             last.test_accuracy,
             last.test_loss,

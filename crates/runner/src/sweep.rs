@@ -9,10 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use kiln_core::Error;
+
+use crate::signals::{Phase, Signals};
 
 mod children;
 mod grid;
@@ -31,8 +33,8 @@ pub struct SweepArgs<'a> {
     pub quiet: bool,
     /// Re-run experiments that already completed with the same config.
     pub force: bool,
-    /// Set by the Ctrl-C / SIGTERM handler: no new run starts, running ones are interrupted.
-    pub interrupt: &'a AtomicBool,
+    /// Ctrl-C / SIGTERM: no new run starts, running ones get each signal forwarded.
+    pub signals: &'a Signals,
 }
 
 /// One run of a sweep: an experiment file and the `--set`s that make it this run.
@@ -70,7 +72,13 @@ pub struct RunResult {
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
 pub fn run(args: &SweepArgs) -> Result<bool, Error> {
-    let (name, all_jobs) = if args.path.is_dir() {
+    if args.jobs == Some(0) {
+        return Err(Error::Config(
+            "--jobs 0 runs nothing; give at least 1 (or leave it out for one run per core)".into(),
+        ));
+    }
+    let folder = args.path.is_dir();
+    let (name, all_jobs) = if folder {
         let jobs = experiments(args.path, args.recursive)?
             .into_iter()
             .map(|file| Job {
@@ -84,6 +92,7 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     } else {
         grid::jobs(args.path)?
     };
+    check_up_front(&all_jobs, args.sets, folder)?;
     let root = args.logdir.join(&name);
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::Config(format!(
@@ -110,13 +119,14 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     // Each child gets its share of the cores, so `jobs` runs never oversubscribe them.
     let threads = (cores / jobs).max(1);
     if !args.quiet {
-        println!(
+        kiln_core::say!(
             "sweep {name}: {} runs, {} already complete, {jobs} at a time ({threads} thread(s) each); logs in {}",
             pending.len() + done.len(),
             done.len(),
             root.display()
         );
     }
+    args.signals.enter(Phase::Sweeping);
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("cannot find the runner executable", "runner", e))?;
     let total = pending.len() + done.len();
@@ -129,7 +139,7 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
                 scope.spawn(|| {
                     // The lock is taken and released inside `next`, never held during a run.
                     let next = || {
-                        let stop = args.interrupt.load(Ordering::SeqCst);
+                        let stop = args.signals.requested.load(Ordering::SeqCst);
                         queue
                             .lock()
                             .ok()
@@ -139,7 +149,7 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
                     while let Some((i, job)) = next() {
                         let outcome = run_one(&exe, job, i, &root, args.sets, threads, &children);
                         if !args.quiet {
-                            println!("[{}/{}] {}", i + 1, pending.len(), describe(&outcome));
+                            kiln_core::say!("[{}/{}] {}", i + 1, pending.len(), describe(&outcome));
                         }
                         if let Ok(mut all) = outcomes.lock() {
                             all.push(outcome);
@@ -150,9 +160,7 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
             .collect();
         // This thread watches for Ctrl-C while the workers wait on their children.
         while workers.iter().any(|w| !w.is_finished()) {
-            if args.interrupt.load(Ordering::SeqCst) {
-                children.interrupt();
-            }
+            children.interrupt(args.signals.count());
             std::thread::sleep(Duration::from_millis(50));
         }
     });
@@ -160,11 +168,11 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
     outcomes.sort_by(|a, b| accuracy(b).total_cmp(&accuracy(a)));
     let table = markdown(&outcomes);
     if !args.quiet {
-        print!("{table}");
+        kiln_core::log::console::print(&table);
     }
     write(&root.join("summary.md"), &table)?;
     write(&root.join("summary.csv"), &csv(&outcomes))?;
-    if args.interrupt.load(Ordering::SeqCst) {
+    if args.signals.requested.load(Ordering::SeqCst) {
         return Err(Error::SweepInterrupted {
             complete: outcomes.iter().filter(|o| o.result.is_ok()).count(),
             total,
@@ -172,6 +180,38 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
         });
     }
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
+}
+
+/// Mistakes that would fail every run, or make two runs indistinguishable, stop the sweep
+/// before anything runs: a grid whose runs do not load (a typo in a grid key is one mistake,
+/// reported once), and two runs with one experiment `name` (they would share a log folder and
+/// give summary rows that cannot be told apart). A folder's experiments are separate files:
+/// one that does not load fails as its own row, the others still run.
+fn check_up_front(jobs: &[Job], user_sets: &[String], folder: bool) -> Result<(), Error> {
+    let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
+    let mut names: Vec<(String, &Job)> = Vec::new();
+    for job in jobs {
+        let sets: Vec<String> = job.sets.iter().chain(user_sets).cloned().collect();
+        match kiln_core::config::load_requested(&job.file, &sets, zoo) {
+            Ok(config) => {
+                if let Some((_, first)) = names.iter().find(|(n, _)| *n == config.name) {
+                    return Err(Error::Config(format!(
+                        "{} and {} both have name = {:?}: their runs would share one log folder; give each its own name",
+                        first.label, job.label, config.name
+                    )));
+                }
+                names.push((config.name, job));
+            }
+            Err(e) if !folder => {
+                return Err(Error::Config(format!(
+                    "the sweep's run {} does not load, nor would its others: {e}",
+                    job.label
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Records, in every job, the config keys whose values differ between the jobs (what a folder
@@ -235,11 +275,13 @@ fn collect(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> std::io::Re
     Ok(())
 }
 
+/// A folder sweep's log folder: the experiments folder's own name, made a plain folder name.
 fn sweep_name(path: &Path) -> String {
-    std::path::absolute(path)
+    let name = std::path::absolute(path)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "sweep".into())
+        .unwrap_or_else(|| "sweep".into());
+    kiln_core::log::run_dir::folder_name_from(&name)
 }
 
 fn run_one(

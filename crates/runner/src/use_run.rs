@@ -7,16 +7,32 @@ use kiln_core::checkpoint::Which;
 use kiln_core::infer::{Trained, eval, export, predict};
 use kiln_core::train::DeviceSplit;
 
-fn load(run_dir: &Path, which: &Which) -> Result<Trained, Error> {
-    let (trained, warnings) = Trained::load(run_dir, which)?;
+/// Which trained run to use, as `eval`, `predict` and `export` are asked.
+pub struct UseRun<'a> {
+    pub run_dir: &'a Path,
+    pub which: &'a Which,
+    /// Use a `--checkpoint` file of another run with this run's folders.
+    pub force: bool,
+}
+
+fn load(run: &UseRun) -> Result<Trained, Error> {
+    let (trained, warnings) = Trained::load(run.run_dir, run.which, run.force)?;
     for w in warnings {
-        eprintln!("warning: {w}");
+        kiln_core::say_err!("warning: {w}");
     }
     Ok(trained)
 }
 
-pub fn eval(run_dir: &Path, which: &Which, json: bool) -> Result<(), Error> {
-    let trained = load(run_dir, which)?;
+/// The figures are printed even when the run folder cannot take the TensorBoard file
+/// (read-only): that is a warning, not a reason to lose them.
+fn tensorboard_or_warn(written: Result<PathBuf, Error>) -> Option<PathBuf> {
+    written
+        .inspect_err(|e| kiln_core::say_err!("warning: nothing written to TensorBoard: {e}"))
+        .ok()
+}
+
+pub fn eval(run: &UseRun, json: bool) -> Result<(), Error> {
+    let trained = load(run)?;
     let dataset = kiln_core::data::load(&trained.config.data, !json)?;
     let split = DeviceSplit::upload(dataset.test.clone(), dataset.features(), &trained.device);
     let result = eval::evaluate(
@@ -25,7 +41,11 @@ pub fn eval(run_dir: &Path, which: &Which, json: bool) -> Result<(), Error> {
         &dataset.test.labels,
         trained.config.train.eval_batch_size,
     );
-    let events = eval::write_tensorboard(run_dir, &result, trained.epochs_done)?;
+    let events = tensorboard_or_warn(eval::write_tensorboard(
+        run.run_dir,
+        &result,
+        trained.epochs_done,
+    ));
     if json {
         let value = serde_json::json!({
             "checkpoint": trained.checkpoint,
@@ -36,28 +56,57 @@ pub fn eval(run_dir: &Path, which: &Which, json: bool) -> Result<(), Error> {
             "per_class_accuracy": result.per_class(),
             "confusion_matrix": result.confusion,
         });
-        println!("{value}");
+        kiln_core::say!("{value}");
         return Ok(());
     }
-    println!(
+    kiln_core::say!(
         "{} after epoch {} ({}): {} test examples",
         trained.config.name,
         trained.epochs_done,
         trained.checkpoint.display(),
         result.examples
     );
-    println!("loss {:.4}  accuracy {:.4}", result.loss, result.accuracy);
-    println!("\nconfusion matrix (rows: true class, columns: predicted)");
-    print!("{}", result.confusion_text());
-    println!("\nwritten to TensorBoard: {}", events.display());
+    kiln_core::say!("loss {:.4}  accuracy {:.4}", result.loss, result.accuracy);
+    kiln_core::say!("\nconfusion matrix (rows: true class, columns: predicted)");
+    kiln_core::log::console::print(&result.confusion_text());
+    if let Some(events) = events {
+        kiln_core::say!("\nwritten to TensorBoard: {}", events.display());
+    }
     Ok(())
 }
 
-pub fn predict(run_dir: &Path, images: &[PathBuf], which: &Which, json: bool) -> Result<(), Error> {
-    let trained = load(run_dir, which)?;
-    let framed = predict::load_pictures(&trained, images)?;
-    let predictions = predict::predict(&trained, images, &framed);
-    let events = predict::write_tensorboard(run_dir, &framed, &predictions, trained.epochs_done)?;
+/// Classifies every picture that can be read; those that cannot are reported one by one
+/// (after the others) and make the command fail.
+pub fn predict(run: &UseRun, images: &[PathBuf], max_pixels: u64, json: bool) -> Result<(), Error> {
+    let trained = load(run)?;
+    predict::check_network(&trained)?;
+    let mut good: Vec<PathBuf> = Vec::new();
+    let mut framed = Vec::new();
+    let mut failed: Vec<Error> = Vec::new();
+    for path in images {
+        match predict::load_picture(path, max_pixels) {
+            Ok(f) => {
+                good.push(path.clone());
+                framed.push(f);
+            }
+            Err(e) => failed.push(e),
+        }
+    }
+    let predictions = if framed.is_empty() {
+        Vec::new()
+    } else {
+        predict::predict(&trained, &good, &framed)
+    };
+    let events = (!framed.is_empty())
+        .then(|| {
+            tensorboard_or_warn(predict::write_tensorboard(
+                run.run_dir,
+                &framed,
+                &predictions,
+                trained.epochs_done,
+            ))
+        })
+        .flatten();
     if json {
         let value: Vec<serde_json::Value> = predictions
             .iter()
@@ -70,49 +119,55 @@ pub fn predict(run_dir: &Path, images: &[PathBuf], which: &Which, json: bool) ->
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(value));
-        return Ok(());
+        kiln_core::say!("{}", serde_json::Value::Array(value));
+    } else {
+        for p in &predictions {
+            let top: Vec<String> = p
+                .top3
+                .iter()
+                .map(|(c, prob)| format!("{c} {:.1}%", prob * 100.0))
+                .collect();
+            kiln_core::say!(
+                "{}: {}   (top 3: {})",
+                p.image.display(),
+                p.class,
+                top.join(", ")
+            );
+        }
+        if let Some(events) = events {
+            kiln_core::say!(
+                "what the network saw, in TensorBoard's Images tab: {}",
+                events.display()
+            );
+        }
     }
-    for p in &predictions {
-        let top: Vec<String> = p
-            .top3
-            .iter()
-            .map(|(c, prob)| format!("{c} {:.1}%", prob * 100.0))
-            .collect();
-        println!(
-            "{}: {}   (top 3: {})",
-            p.image.display(),
-            p.class,
-            top.join(", ")
-        );
+    match failed.len() {
+        0 => Ok(()),
+        1 => Err(failed.remove(0)),
+        n => {
+            for e in &failed[..n - 1] {
+                kiln_core::say_err!("error: {e}");
+            }
+            Err(failed.remove(n - 1))
+        }
     }
-    println!(
-        "what the network saw, in TensorBoard's Images tab: {}",
-        events.display()
-    );
-    Ok(())
 }
 
-pub fn export(run_dir: &Path, which: &Which, output: Option<&Path>) -> Result<(), Error> {
-    let trained = load(run_dir, which)?;
-    let path = match output {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let dir = run_dir.join("export");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io("cannot create the export folder", &dir, e))?;
-            dir.join("model.safetensors")
-        }
-    };
+pub fn export(run: &UseRun, output: Option<&Path>, overwrite: bool) -> Result<(), Error> {
+    let trained = load(run)?;
+    let (path, python) = export::output_paths(run.run_dir, output, overwrite)?;
+    if let Some(dir) = path.parent().filter(|_| output.is_none()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create the export folder", dir, e))?;
+    }
     let names = export::write_safetensors(&trained, &path)?;
-    let python = path.with_extension("py");
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let source = export::python_source(&trained, &file_name);
     kiln_core::checkpoint::write_atomic(&python, source.as_bytes())?;
-    println!(
+    kiln_core::say!(
         "wrote {} ({} tensors: {}) and {}, the equivalent torch.nn.Sequential that loads it",
         path.display(),
         names.len(),

@@ -807,12 +807,12 @@ fn histograms_show_sigmoid_saturation_under_a_large_init() {
     for h in [&large, &small] {
         let tags = h.as_object().unwrap();
         for (tag, num) in [
-            ("weights/01_linear_sigmoid/weight", 78_400.0),
-            ("weights/01_linear_sigmoid/bias", 100.0),
+            ("weights/00_linear_sigmoid/weight", 78_400.0),
+            ("weights/00_linear_sigmoid/bias", 100.0),
             ("weights/03_linear/weight", 300.0),
-            ("activations/01_linear_sigmoid/pre", 500.0 * 100.0),
-            ("activations/01_linear_sigmoid/post", 500.0 * 100.0),
-            ("activations/02_linear_sigmoid/post", 500.0 * 30.0),
+            ("activations/00_linear_sigmoid/pre", 500.0 * 100.0),
+            ("activations/00_linear_sigmoid/post", 500.0 * 100.0),
+            ("activations/01_linear_sigmoid/post", 500.0 * 30.0),
             ("activations/03_linear/pre", 500.0 * 10.0),
         ] {
             let rows = tags[tag].as_array().unwrap_or_else(|| panic!("no {tag}"));
@@ -824,7 +824,7 @@ fn histograms_show_sigmoid_saturation_under_a_large_init() {
         assert!(!tags.contains_key("activations/03_linear/post"));
     }
     let edges =
-        |h: &serde_json::Value| h["activations/01_linear_sigmoid/post"][0]["edges"].as_f64();
+        |h: &serde_json::Value| h["activations/00_linear_sigmoid/post"][0]["edges"].as_f64();
     let (large_edges, small_edges) = (edges(&large).unwrap(), edges(&small).unwrap());
     assert!(
         large_edges > 0.5,
@@ -834,7 +834,7 @@ fn histograms_show_sigmoid_saturation_under_a_large_init() {
         small_edges < 0.1,
         "std 0.01: {small_edges} of the outputs at the ends"
     );
-    let post_max = small["activations/01_linear_sigmoid/post"][0]["max"]
+    let post_max = small["activations/00_linear_sigmoid/post"][0]["max"]
         .as_f64()
         .unwrap();
     assert!(

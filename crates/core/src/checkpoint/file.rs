@@ -61,9 +61,77 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], path: &Path) -> Result<T> {
     ciborium::from_reader(body).map_err(|e| bad(format!("cannot be decoded: {e}")))
 }
 
+/// Reads a checkpoint file whole, after checking that it is a regular file whose size is the
+/// header's plus the body length the header announces: a wrong file is named, never read
+/// into memory first. The header's own checks (magic, format) are [`decode`]'s.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let cannot = |e: std::io::Error| {
+        Error::Data(format!(
+            "cannot read the checkpoint {} ({e})",
+            path.display()
+        ))
+    };
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::Data(format!(
+            "checkpoint {} is not a regular file; give a .ckpt file of a run",
+            path.display()
+        )));
+    }
+    let mut header = [0u8; HEADER];
+    let got = read_up_to(&mut file, &mut header).map_err(cannot)?;
+    if got < HEADER || &header[..8] != MAGIC {
+        // decode names the problem from these bytes alone.
+        return Ok(header[..got].to_vec());
+    }
+    let length = u64::from_le_bytes(header[12..20].try_into().unwrap_or([0; 8]));
+    let expected = (HEADER as u64).saturating_add(length);
+    if meta.len() != expected {
+        return Err(Error::Data(format!(
+            "checkpoint {} is truncated or damaged: its header announces {length} bytes of data, the file holds {}",
+            path.display(),
+            meta.len().saturating_sub(HEADER as u64)
+        )));
+    }
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(expected as usize).map_err(|_| {
+        Error::Data(format!(
+            "checkpoint {} ({expected} bytes) does not fit in memory",
+            path.display()
+        ))
+    })?;
+    bytes.extend_from_slice(&header);
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, length), &mut bytes)
+        .map_err(cannot)?;
+    Ok(bytes)
+}
+
+/// Reads into `buf` until it is full or the file ends; the number of bytes read.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match std::io::Read::read(file, &mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
 /// Writes `bytes` to `path` so that `path` is either its old content or all of the new one,
 /// never a part: a temporary file in the same folder, synced, then renamed over `path`.
+/// A path that exists as anything but a regular file (a device, a folder, a link) is refused:
+/// renaming over it would replace what kiln did not create.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::Config(format!(
+            "{} exists and is not a regular file (a folder, a device or a link); kiln writes only files it can replace whole: choose another path",
+            path.display()
+        )));
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -123,6 +191,25 @@ mod tests {
     }
 
     #[test]
+    fn reading_is_bounded_by_the_header_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.ckpt");
+        let bytes = encode(&(1u8, "x".to_string())).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_bounded(&path).unwrap(), bytes);
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0; 10]);
+        std::fs::write(&path, &longer).unwrap();
+        let err = read_bounded(&path).unwrap_err().to_string();
+        assert!(err.contains("truncated or damaged"), "{err}");
+        let err = read_bounded(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::write(&path, b"short").unwrap();
+        let err = decode::<(u8, String)>(&read_bounded(&path).unwrap(), &path).unwrap_err();
+        assert!(err.to_string().contains("not a kiln checkpoint"), "{err}");
+    }
+
+    #[test]
     fn atomic_write_replaces_the_whole_file_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.ckpt");
@@ -131,5 +218,14 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+        let err = write_atomic(dir.path(), b"x").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&path, &link).unwrap();
+            assert!(write_atomic(&link, b"x").is_err());
+            assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        }
     }
 }

@@ -116,15 +116,26 @@ pub fn load_network(
         .map_err(|e| e.to_string())
 }
 
-/// Reads and checks a checkpoint file.
+/// Reads and checks a checkpoint file; its size comes from the file system and its header
+/// before anything is allocated (`--checkpoint /dev/zero` is refused, not read forever).
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::Data(format!(
-            "cannot read the checkpoint {} ({e})",
-            path.display()
-        ))
-    })?;
+    let bytes = file::read_bounded(path)?;
     decode(&bytes, path)
+}
+
+/// Removes the temporary files that a write killed midway left in `run_dir/checkpoints/`
+/// (`.tmp-*`; see [`write_atomic`]). Called when a run is resumed, the only time its folder
+/// is written again: no other write of it can be in flight then.
+pub fn remove_temporaries(run_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(run_dir.join(FOLDER)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            // Best effort: a file that cannot be removed costs disk, nothing else.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes `checkpoint` into `run_dir/checkpoints/` under its position's name and removes the
@@ -196,6 +207,31 @@ impl std::str::FromStr for Which {
             other => Which::Path(other.into()),
         })
     }
+}
+
+/// `Err` unless the checkpoint file `path` is one of `run_dir`'s own (in its `checkpoints/`
+/// folder): evaluating run B's weights into run A's TensorBoard files would mislabel them.
+pub fn check_belongs(path: &Path, run_dir: &Path) -> Result<()> {
+    let folder = |p: &Path| std::fs::canonicalize(p).ok();
+    let own = folder(&run_dir.join(FOLDER));
+    let holder = path.parent().and_then(folder);
+    if own.is_some() && own == holder {
+        return Ok(());
+    }
+    let whose = path
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == FOLDER))
+        .and_then(Path::parent)
+        .map_or_else(
+            || "not a checkpoint of this run".to_string(),
+            |other| format!("a checkpoint of the run {}", other.display()),
+        );
+    Err(Error::Config(format!(
+        "--checkpoint {} is {whose}, not of {}; give that run's folder instead, or add --force to use it with {}'s folders",
+        path.display(),
+        run_dir.display(),
+        run_dir.display()
+    )))
 }
 
 /// A checkpoint found for a run, with the warnings met on the way (damaged newer files).

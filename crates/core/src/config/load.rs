@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use figment::Metadata;
 use figment::providers::{Env, Format, Toml};
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Profile, Provider};
 
 use super::schema::{ExperimentConfig, LayerSpec};
+use super::sources::{self, Layer};
 use super::validate;
 use crate::error::{Error, Result};
 
@@ -55,25 +55,37 @@ pub fn load_with_zoo(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<E
 /// What the sources ask for, validated, before [`resolve`] fills in what they left to kiln (a
 /// random seed, above all): two requests are the same experiment when these are equal.
 pub fn load_requested(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<ExperimentConfig> {
+    if path.is_dir() {
+        return Err(Error::Config(format!(
+            "{} is a folder; to run every experiment in it: runner sweep {}",
+            path.display(),
+            path.display()
+        )));
+    }
     if !path.is_file() {
         return Err(Error::Config(format!(
             "experiment file {} not found; give the path to a .toml file, e.g. experiments/fc_adam_l2.toml",
             path.display()
         )));
     }
-    let mut figment = Figment::new().merge(Toml::file_exact(path)).merge(
-        Env::prefixed("KILN_")
-            .filter(|key| {
-                let section = key.as_str().split("__").next().unwrap_or("");
-                TOP_LEVEL_KEYS
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(section))
-            })
-            .split("__"),
-    );
+    check_env_names()?;
+    let env = Env::prefixed("KILN_")
+        .filter(|key| {
+            let section = key.as_str().split("__").next().unwrap_or("");
+            TOP_LEVEL_KEYS
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(section))
+        })
+        .split("__");
+    let describe_in = |e: figment::Error| Error::Config(describe(&e, path));
+    let mut layers = vec![
+        Layer::of(&Toml::file_exact(path)).map_err(describe_in)?,
+        Layer::of(&env).map_err(describe_in)?,
+    ];
     for set in sets {
-        figment = figment.merge(SetFlag::parse(set)?);
+        sources::push_set(&mut layers, set)?;
     }
+    let figment = sources::merged(&layers);
     let mut config: ExperimentConfig = figment
         .extract()
         .map_err(|e| Error::Config(describe(&e, path)))?;
@@ -122,6 +134,41 @@ pub fn load_requested(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<
     Ok(config)
 }
 
+/// The `KILN_*` variables that are not config keys.
+pub const OTHER_VARIABLES: &[&str] = &[
+    "KILN_DATA_DIR",
+    "KILN_CACHE_DIR",
+    "KILN_MIRRORS",
+    "KILN_MEMORY_LIMIT",
+];
+
+/// A variable that names a config key with one underscore where two are needed
+/// (`KILN_TRAIN_EPOCHS` for `KILN_TRAIN__EPOCHS`) would be silently ignored: refuse it.
+fn check_env_names() -> Result<()> {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let Some(rest) = name.strip_prefix("KILN_") else {
+            continue;
+        };
+        if OTHER_VARIABLES.contains(&name.as_ref()) {
+            continue;
+        }
+        let section = TOP_LEVEL_KEYS.iter().find(|k| {
+            rest.len() > k.len()
+                && rest[..k.len()].eq_ignore_ascii_case(k)
+                && rest[k.len()..].starts_with('_')
+                && !rest[k.len()..].starts_with("__")
+        });
+        if let Some(section) = section {
+            let fixed = format!("KILN_{}__{}", section.to_uppercase(), &rest[section.len() + 1..]);
+            return Err(Error::Config(format!(
+                "environment variable {name} is not read: nested config keys take two underscores, as in {fixed}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Fills in what was left to kiln (seed, cosine horizon), so the resolved config names it.
 pub fn resolve(mut config: ExperimentConfig) -> ExperimentConfig {
     if config.seed.is_none() {
@@ -160,55 +207,6 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// One `--set dotted.key=value` flag as a figment provider.
-struct SetFlag {
-    raw: String,
-    key: String,
-    value: Value,
-}
-
-impl SetFlag {
-    fn parse(raw: &str) -> Result<Self> {
-        let Some((key, text)) = raw.split_once('=') else {
-            return Err(Error::Config(format!(
-                "--set {raw:?} has no `=`; write it as --set dotted.key=value, e.g. --set optimizer.lr=0.001"
-            )));
-        };
-        let key = key.trim();
-        let valid_key = !key.is_empty()
-            && key.split('.').all(|part| {
-                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            });
-        if !valid_key {
-            return Err(Error::Config(format!(
-                "--set {raw:?}: {key:?} is not a dotted key like optimizer.lr"
-            )));
-        }
-        let text = text.trim();
-        // Read the value as TOML; anything TOML cannot read is taken as text.
-        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .map(|v| Value::serialize(v).unwrap_or_else(|_| Value::from(text.to_string())))
-            .unwrap_or_else(|| Value::from(text.to_string()));
-        Ok(SetFlag {
-            raw: raw.to_string(),
-            key: key.to_string(),
-            value,
-        })
-    }
-}
-
-impl Provider for SetFlag {
-    fn metadata(&self) -> Metadata {
-        Metadata::named(format!("--set {}", self.raw))
-    }
-
-    fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
-        figment::providers::Serialized::default(&self.key, &self.value).data()
-    }
-}
-
 /// Where a value came from, for messages: the file, `--set ...`, or `environment variable KILN_...`.
 fn source_of(meta: Option<&Metadata>, path: &[String], file: &Path) -> String {
     let in_file = || {
@@ -238,8 +236,20 @@ fn describe(error: &figment::Error, file: &Path) -> String {
         .map(|e| {
             // An unknown key is not in the config's path: point at it, not at its table.
             let mut at = e.path.clone();
-            if let figment::error::Kind::UnknownField(found, _) = &e.kind {
+            if let figment::error::Kind::UnknownField(found, _) = &e.kind
+                && at.last() != Some(found)
+            {
                 at.push(found.clone());
+            }
+            // A --set names its key: where serde names only the table holding it, say it.
+            if let Some(set_key) = e
+                .metadata
+                .as_ref()
+                .and_then(|m| m.name.strip_prefix("--set "))
+                .and_then(|raw| raw.split_once('=').map(|(k, _)| k.trim()))
+                && set_key.starts_with(&at.join("."))
+            {
+                at = set_key.split('.').map(String::from).collect();
             }
             // A wrong value inside a tagged section: serde names the section only; find the
             // key that holds the value in the file.
@@ -268,6 +278,9 @@ fn describe(error: &figment::Error, file: &Path) -> String {
 fn explain(kind: &figment::error::Kind) -> String {
     use figment::error::Kind;
     match kind {
+        Kind::UnknownField(found, valid) if valid.is_empty() => {
+            format!("unknown key `{found}`: this kind takes no other keys")
+        }
         Kind::UnknownField(found, valid) => format!(
             "unknown key `{found}`{}; valid keys here: {}",
             suggest(found, valid),
@@ -354,17 +367,5 @@ mod tests {
             " (did you mean `adam`?)"
         );
         assert_eq!(suggest("zzzzzz", &["lr", "betas"]), "");
-    }
-
-    #[test]
-    fn set_values_are_read_as_toml_or_text() {
-        assert_eq!(SetFlag::parse("a.b=0.5").unwrap().value, Value::from(0.5));
-        assert_eq!(
-            SetFlag::parse("a=run2").unwrap().value,
-            Value::from("run2".to_string())
-        );
-        assert_eq!(SetFlag::parse("a=true").unwrap().value, Value::from(true));
-        assert!(SetFlag::parse("novalue").is_err());
-        assert!(SetFlag::parse("a..b=1").is_err());
     }
 }

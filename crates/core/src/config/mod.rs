@@ -4,6 +4,7 @@ mod layers;
 mod load;
 mod locate;
 mod schema;
+mod sources;
 mod validate;
 
 pub use layers::ActivationFn;

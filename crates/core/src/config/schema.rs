@@ -202,15 +202,16 @@ pub struct LayerInit {
 }
 
 /// An initialisation scheme, chosen by `kind`. Gains and fan modes follow `torch.nn.init`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Variants without values are written `{}`: serde lets a unit variant of a tagged enum
+/// ignore keys it does not have (`{ kind = "default", std = 2 }` would pass silently).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InitSpec {
     /// What PyTorch's layer does when nothing is said: for `Linear`, weights and biases
     /// uniform in ±1/sqrt(fan_in).
-    #[default]
-    Default,
-    Zeros,
-    Ones,
+    Default {},
+    Zeros {},
+    Ones {},
     Constant {
         value: f64,
     },
@@ -342,13 +343,19 @@ impl OptimizerConfig {
     }
 }
 
+impl Default for InitSpec {
+    fn default() -> Self {
+        InitSpec::Default {}
+    }
+}
+
 /// `[schedule]`: how the learning rate changes from epoch to epoch (stepped once per epoch,
 /// as `torch.optim.lr_scheduler` is in the usual loop).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// `constant` is written `{}` for the reason [`InitSpec`]'s variants are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ScheduleConfig {
-    #[default]
-    Constant,
+    Constant {},
     /// Multiply by `gamma` every `step_size` epochs (`StepLR`).
     Step {
         step_size: usize,
@@ -365,6 +372,12 @@ pub enum ScheduleConfig {
         #[serde(default)]
         eta_min: f64,
     },
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig::Constant {}
+    }
 }
 
 /// `[train]`: the loop.

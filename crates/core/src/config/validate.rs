@@ -61,18 +61,8 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
 }
 
 fn check_name(p: &mut Problems, name: &str) {
-    let plain = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | ','));
-    p.check(
-        plain,
-        "name",
-        format!(
-            "{name:?} must be a plain folder name (letters, digits, `_ - . = ,`, not starting with `.`): it names the run's folder under the log root"
-        ),
-    );
+    let problem = crate::log::run_dir::folder_name_problem(name);
+    p.check(problem.is_none(), "name", problem.unwrap_or_default());
 }
 
 fn check_data(p: &mut Problems, data: &DataConfig) {
@@ -266,7 +256,7 @@ fn check_init(p: &mut Problems, init: &InitSpec, key: &str) {
         | InitSpec::XavierNormal { gain }
         | InitSpec::KaimingUniform { gain, .. }
         | InitSpec::KaimingNormal { gain, .. } => p.non_negative(*gain, &format!("{key}.gain")),
-        InitSpec::Default | InitSpec::Zeros | InitSpec::Ones => {}
+        InitSpec::Default {} | InitSpec::Zeros {} | InitSpec::Ones {} => {}
     }
 }
 
@@ -327,7 +317,7 @@ fn check_optimizer(p: &mut Problems, optimizer: &OptimizerConfig) {
 
 fn check_schedule(p: &mut Problems, schedule: &ScheduleConfig, lr: f64) {
     match schedule {
-        ScheduleConfig::Constant => {}
+        ScheduleConfig::Constant {} => {}
         ScheduleConfig::Step { step_size, gamma } => {
             p.check(
                 *step_size > 0,

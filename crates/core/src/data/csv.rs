@@ -16,14 +16,37 @@ pub struct CsvSplit {
     pub labels: Vec<u32>,
 }
 
-/// Reads a CSV file. Every row must have as many columns as the first.
+/// The largest CSV file kiln reads: its values take up to twice its size in memory (float32
+/// per one-digit cell and comma), and beyond this a binary format (IDX) is the better choice.
+pub const MAX_BYTES: u64 = 2 << 30;
+
+/// Reads a CSV file. Every row must have as many columns as the first. The file must be a
+/// regular file of at most [`MAX_BYTES`], checked before it is read.
 pub fn read(path: &Path) -> Result<CsvSplit> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         Error::Data(format!(
             "cannot read the CSV file {}: {e}; check [data] train_file / test_file",
             path.display()
         ))
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::Data(format!(
+            "{} is not a regular file; [data] train_file / test_file name CSV files",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(Error::Data(format!(
+            "{} is {} bytes, more than the {MAX_BYTES} kiln reads from a CSV file; split it, or convert it to IDX files (dataset = \"idx\")",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_BYTES), &mut text)
+        .map_err(cannot)?;
     parse(&text, path)
 }
 
@@ -32,6 +55,8 @@ pub fn parse(text: &str, path: &Path) -> Result<CsvSplit> {
     let mut features = None;
     let mut values = Vec::new();
     let mut labels = Vec::new();
+    // A byte-order mark (Excel's UTF-8) is not part of the first cell.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = line.trim();
@@ -43,7 +68,13 @@ pub fn parse(text: &str, path: &Path) -> Result<CsvSplit> {
             continue; // header
         }
         let width = *features.get_or_insert(cells.len().saturating_sub(1));
-        if width == 0 || cells.len() != width + 1 {
+        if width == 0 {
+            return Err(Error::Data(format!(
+                "{} line {line_no}: one column only; each row is a label, then one value per input",
+                path.display()
+            )));
+        }
+        if cells.len() != width + 1 {
             return Err(Error::Data(format!(
                 "{} line {line_no}: {} columns, expected {} (a label then {width} values)",
                 path.display(),
@@ -120,5 +151,20 @@ mod tests {
         assert!(parse("1,2\n-1,2\n", Path::new("t.csv")).is_err());
         assert!(parse("", Path::new("t.csv")).is_err());
         assert!(parse("a,b\n", Path::new("t.csv")).is_err());
+        let err = parse("1\n2\n", Path::new("t.csv")).unwrap_err().to_string();
+        assert!(err.contains("line 1: one column only"), "{err}");
+    }
+
+    /// A byte-order mark on a file without a header must not make its first row look like one.
+    #[test]
+    fn a_byte_order_mark_is_not_a_header() {
+        let s = parse("\u{feff}3,0,255\n7,1,2\n", Path::new("t.csv")).unwrap();
+        assert_eq!(s.labels, vec![3, 7]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_regular_file() {
+        let err = read(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

@@ -2,7 +2,10 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -11,10 +14,52 @@ use crate::error::{Error, Result};
 /// No dataset file kiln fetches is larger than this; a server sending more is refused.
 const MAX_BYTES: u64 = 256 << 20;
 
+/// How long a download may go without receiving a byte before the mirror is given up.
+pub const STALL: Duration = Duration::from_secs(30);
+
 /// Downloads `url` into memory. Errors are short strings naming the URL (one per mirror tried).
-pub fn get(url: &str, progress: bool) -> std::result::Result<Vec<u8>, String> {
+/// A server that accepts and then sends nothing for `stall` is given up (the transfer runs on
+/// its own thread, watched here; ureq's timeouts bound whole phases, not the gap between two
+/// reads, so a slow but live transfer would be cut by them and a dead one kept for minutes).
+pub fn get(url: &str, progress: bool, stall: Duration) -> std::result::Result<Vec<u8>, String> {
+    let received = Arc::new(AtomicU64::new(0));
+    let (done, result) = mpsc::channel();
+    {
+        let (url, received) = (url.to_string(), received.clone());
+        std::thread::spawn(move || {
+            // The receiver is gone when the download was given up: nothing to report to.
+            let _ = done.send(transfer(&url, progress, &received));
+        });
+    }
+    let (mut seen, mut since) = (0, Instant::now());
+    loop {
+        match result.recv_timeout(Duration::from_millis(100)) {
+            Ok(outcome) => return outcome,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(format!("{url}: the download thread ended without a result"));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = received.load(Ordering::Relaxed);
+                if now != seen {
+                    (seen, since) = (now, Instant::now());
+                } else if since.elapsed() >= stall {
+                    return Err(format!(
+                        "{url}: no data for {} s after {seen} bytes (the server stalled)",
+                        stall.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn transfer(
+    url: &str,
+    progress: bool,
+    received: &AtomicU64,
+) -> std::result::Result<Vec<u8>, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
@@ -32,7 +77,7 @@ pub fn get(url: &str, progress: bool) -> std::result::Result<Vec<u8>, String> {
         ProgressBar::hidden()
     };
     let mut reader = response.body_mut().with_config().limit(MAX_BYTES).reader();
-    let mut out = Vec::with_capacity(length.unwrap_or(1 << 20) as usize);
+    let mut out = Vec::with_capacity(length.unwrap_or(1 << 20).min(MAX_BYTES) as usize);
     let mut chunk = vec![0u8; 64 << 10];
     loop {
         let n = reader.read(&mut chunk).map_err(|e| format!("{url}: {e}"))?;
@@ -40,6 +85,7 @@ pub fn get(url: &str, progress: bool) -> std::result::Result<Vec<u8>, String> {
             break;
         }
         out.extend_from_slice(&chunk[..n]);
+        received.fetch_add(n as u64, Ordering::Relaxed);
         bar.inc(n as u64);
     }
     bar.finish_and_clear();

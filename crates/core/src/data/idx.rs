@@ -17,22 +17,11 @@ pub struct Idx {
 /// place rather than the body copied (MNIST's training images are 47 MB, and fresh memory is
 /// what start-up spends its time on). `path` only names the file in errors.
 pub fn parse(mut bytes: Vec<u8>, path: &Path) -> Result<Idx> {
-    let bad = |what: String| {
-        Error::Data(format!(
-            "{} is not a valid IDX file: {what}; delete it so that kiln fetches it again, or replace it with the original",
-            path.display()
-        ))
-    };
+    let bad = |what: String| invalid(path, what);
     if bytes.len() < 4 {
         return Err(bad(format!("only {} bytes long", bytes.len())));
     }
-    // Magic: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions.
-    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 || bytes[3] > 4 {
-        return Err(bad(format!(
-            "wrong magic number {:02x}{:02x}{:02x}{:02x} (expected 0000080N: unsigned bytes, N dimensions)",
-            bytes[0], bytes[1], bytes[2], bytes[3]
-        )));
-    }
+    check_magic(&bytes[..4]).map_err(bad)?;
     let rank = bytes[3] as usize;
     let header = 4 + 4 * rank;
     if bytes.len() < header {
@@ -56,41 +45,115 @@ pub fn parse(mut bytes: Vec<u8>, path: &Path) -> Result<Idx> {
     Ok(Idx { dims, data: bytes })
 }
 
-/// Reads a file and decompresses it when its name ends in `.gz`.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path)
-        .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
+fn invalid(path: &Path, what: String) -> Error {
+    Error::Data(format!(
+        "{} is not a valid IDX file: {what}; delete it so that kiln fetches it again, or replace it with the original",
+        path.display()
+    ))
+}
+
+/// Magic: two zero bytes, a type code (0x08 = unsigned byte), the number of dimensions (1-4).
+fn check_magic(magic: &[u8]) -> std::result::Result<(), String> {
+    if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] == 0 || magic[3] > 4 {
+        return Err(format!(
+            "wrong magic number {:02x}{:02x}{:02x}{:02x} (expected 0000080N: unsigned bytes, N dimensions)",
+            magic[0], magic[1], magic[2], magic[3]
+        ));
+    }
+    Ok(())
+}
+
+/// The most an IDX file may hold, whatever its header says: kiln keeps a dataset in memory,
+/// and a header (or a gzip stream) claiming more is damaged or hostile.
+pub const MAX_BYTES: u64 = 4 << 30;
+
+/// Reads an IDX file, decompressing it when its name ends in `.gz`, and returns its bytes
+/// (header included). Memory is bounded before it is spent: the header is read first, and
+/// the body is read up to what the header promises and no further, so a gzip bomb or an
+/// endless file costs at most `limit` (or [`MAX_BYTES`]) bytes. `limit` is the exact size a
+/// known dataset's file has (MNIST's); a file of another size is refused.
+pub fn read(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
+    let cannot = |e: std::io::Error| Error::Data(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(Error::Data(format!(
+            "{} is not a regular file; give the IDX file itself",
+            path.display()
+        )));
+    }
+    let reader = std::io::BufReader::new(file);
     if path.extension().is_some_and(|e| e == "gz") {
-        gunzip(&raw).map_err(|e| {
-            Error::Data(format!(
-                "{} is not a readable gzip file ({e}); it is probably truncated: delete it so that kiln fetches it again, or replace it",
-                path.display()
-            ))
-        })
+        read_from(flate2::read::GzDecoder::new(reader), path, limit)
     } else {
-        Ok(raw)
+        read_from(reader, path, limit)
     }
 }
 
-/// Decompresses gzip bytes.
-pub fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    // Best effort: a damaged trailer may claim gigabytes, and failing to reserve them must
-    // leave decompression to grow the buffer, not abort the process.
-    let _ = out.try_reserve_exact(decompressed_size_hint(raw));
-    flate2::read::GzDecoder::new(raw).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-/// The size gzip's trailer records (ISIZE, the length modulo 2^32), so that the output is
-/// allocated once at its size. Only a hint: capped at deflate's best ratio (1032:1), since a
-/// damaged trailer must not make kiln reserve memory the stream cannot fill.
-fn decompressed_size_hint(raw: &[u8]) -> usize {
-    let Some(trailer) = raw.len().checked_sub(4).map(|at| &raw[at..]) else {
-        return 0;
+/// [`read`] over any stream of IDX bytes (a decoder over a download, say); `path` names it in
+/// errors.
+pub fn read_from(mut reader: impl Read, path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
+    let bad = |what: String| invalid(path, what);
+    let gzip = if path.extension().is_some_and(|e| e == "gz") {
+        "its gzip stream "
+    } else {
+        "it "
     };
-    let isize = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
-    isize.min(raw.len().saturating_mul(1032))
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => bad(format!("{gzip}ends early (truncated)")),
+        _ => bad(format!("{gzip}cannot be read or decompressed ({e})")),
+    };
+    let mut head = vec![0u8; 4];
+    reader.read_exact(&mut head).map_err(io)?;
+    check_magic(&head).map_err(bad)?;
+    let rank = head[3] as usize;
+    head.resize(4 + 4 * rank, 0);
+    reader.read_exact(&mut head[4..]).map_err(io)?;
+    let body: u64 = head[4..]
+        .chunks_exact(4)
+        .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .try_fold(1u64, |acc, d| acc.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    let total = body.saturating_add(head.len() as u64);
+    let cap = limit.unwrap_or(MAX_BYTES);
+    if total > cap {
+        return Err(bad(format!(
+            "its header promises {total} bytes, more than the {cap} bytes {}",
+            if limit.is_some() {
+                "this dataset's file holds"
+            } else {
+                "kiln reads from one IDX file"
+            }
+        )));
+    }
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(total as usize)
+        .map_err(|_| bad(format!("{total} bytes do not fit in memory")))?;
+    bytes.extend_from_slice(&head);
+    (&mut reader)
+        .take(body)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if (bytes.len() as u64) < total {
+        return Err(bad(format!(
+            "its header promises {total} bytes but it holds {} (truncated)",
+            bytes.len()
+        )));
+    }
+    // One byte more than promised, or a damaged gzip trailer (checked at the stream's end).
+    if reader.read(&mut [0u8; 1]).map_err(io)? != 0 {
+        return Err(bad(format!(
+            "it is longer than the {total} bytes its header promises"
+        )));
+    }
+    if limit.is_some_and(|l| l != total) {
+        return Err(bad(format!(
+            "it holds {total} bytes where this dataset's file holds {}",
+            limit.unwrap_or(0)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Writes an IDX file of unsigned bytes (used by tests and tools that make small datasets).
@@ -142,16 +205,44 @@ mod tests {
         assert!(parse(vec![], Path::new("f")).is_err());
     }
 
-    #[test]
-    fn gunzip_refuses_truncated_stream() {
+    fn gz(bytes: &[u8]) -> Vec<u8> {
         use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&[7u8; 1000]).unwrap();
-        let bytes = gz.finish().unwrap();
-        assert_eq!(decompressed_size_hint(&bytes), 1000);
-        let out = gunzip(&bytes).unwrap();
-        assert_eq!((out.len(), out.capacity()), (1000, 1000), "allocated once");
-        assert_eq!(out, vec![7u8; 1000]);
-        assert!(gunzip(&bytes[..bytes.len() / 2]).is_err());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn read_gz(gz: &[u8], limit: Option<u64>) -> Result<Vec<u8>> {
+        read_from(flate2::read::GzDecoder::new(gz), Path::new("f.gz"), limit)
+    }
+
+    #[test]
+    fn reads_what_the_header_promises_and_no_more() {
+        let file = encode(&[3, 4], &[9; 12]);
+        assert_eq!(read_gz(&gz(&file), None).unwrap(), file);
+        assert_eq!(read_gz(&gz(&file), Some(24)).unwrap(), file);
+        let err = |bytes: &[u8], limit| read_gz(&gz(bytes), limit).unwrap_err().to_string();
+        assert!(err(&file[..15], None).contains("truncated"));
+        let mut long = file.clone();
+        long.push(0);
+        assert!(err(&long, None).contains("longer than the 24 bytes"));
+        assert!(err(&file, Some(23)).contains("more than the 23 bytes this dataset"));
+        assert!(err(&file, Some(25)).contains("where this dataset's file holds 25"));
+        assert!(err(b"\0\0\x0d\x01", None).contains("magic"));
+        // A header claiming 4 billion^4 bytes is refused before anything is allocated.
+        let huge = encode(&[u32::MAX as usize; 4], &[]);
+        assert!(err(&huge, None).contains("more than the 4294967296 bytes kiln reads"));
+        // A damaged gzip trailer (the CRC) is found at the stream's end.
+        let mut bad_crc = gz(&file);
+        let n = bad_crc.len();
+        bad_crc[n - 6] ^= 1;
+        let e = read_gz(&bad_crc, None).unwrap_err().to_string();
+        assert!(e.contains("decompressed"), "{e}");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_regular_file() {
+        let err = read(Path::new("/dev/zero"), None).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

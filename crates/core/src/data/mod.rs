@@ -178,6 +178,8 @@ pub struct Dataset {
     pub shape: Vec<usize>,
     /// Number of classes; every label is below it.
     pub classes: usize,
+    /// `classes` is the largest label plus one (no `[data] classes`, no known dataset).
+    pub classes_counted: bool,
     pub train: Split,
     pub test: Split,
     /// Where the files were read from (shown to the user).
@@ -189,13 +191,37 @@ impl Dataset {
     pub fn features(&self) -> usize {
         self.shape.iter().product()
     }
+
+    /// Where the number of classes came from, when the labels decided it: the largest label
+    /// and the first example that has it, so that one stray label can be found.
+    pub fn classes_source(&self) -> String {
+        let first = |split: &Split| {
+            split
+                .labels
+                .iter()
+                .position(|&l| l as usize + 1 == self.classes)
+        };
+        let (split, index) = match (first(&self.train), first(&self.test)) {
+            _ if !self.classes_counted => return String::new(),
+            (Some(i), _) => ("training", i),
+            (None, Some(i)) => ("test", i),
+            (None, None) => return String::new(),
+        };
+        format!(
+            "counted from the labels in {}: the largest, {}, is first in {split} example {} (counting from 1); set [data] classes to say how many there are",
+            self.source.display(),
+            self.classes - 1,
+            index + 1
+        )
+    }
 }
 
-/// The example shape and number of classes of a named dataset, known without reading it
+/// The example shape, number of classes and training examples of a named dataset, known
+/// without reading it
 /// (`None` for CSV and IDX datasets, whose files say).
-pub fn known_shape(kind: DatasetKind) -> Option<(Vec<usize>, usize)> {
+pub fn known_shape(kind: DatasetKind) -> Option<(Vec<usize>, usize, usize)> {
     match kind {
-        DatasetKind::Mnist | DatasetKind::FashionMnist => Some((vec![1, 28, 28], 10)),
+        DatasetKind::Mnist | DatasetKind::FashionMnist => Some((vec![1, 28, 28], 10, 60_000)),
         DatasetKind::Csv | DatasetKind::Idx => None,
     }
 }
@@ -232,6 +258,7 @@ pub fn load(config: &DataConfig, progress: bool) -> Result<Dataset> {
             }
         }
         dataset.classes = classes;
+        dataset.classes_counted = false;
     }
     limit(&mut dataset.train, config.limit_train);
     limit(&mut dataset.test, config.limit_test);
@@ -298,6 +325,7 @@ fn from_idx(kind: DatasetKind, files: named::RawFiles, norm: &Normalize) -> Resu
     Ok(Dataset {
         shape,
         classes,
+        classes_counted: kind == DatasetKind::Idx,
         train,
         test,
         source: dir,
@@ -338,6 +366,7 @@ fn from_csv(config: &DataConfig) -> Result<Dataset> {
     Ok(Dataset {
         shape: vec![features],
         classes: count_classes(&train, &test, &source)?,
+        classes_counted: true,
         source,
         train,
         test,

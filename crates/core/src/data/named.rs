@@ -24,6 +24,17 @@ pub const FILES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
+/// The decompressed size of each of [`FILES`] in MNIST and Fashion-MNIST (60,000 and 10,000
+/// 28x28 images): reading stops there, whatever a damaged or hostile file claims.
+const MNIST_LEN: [u64; 4] = [47_040_016, 60_008, 7_840_016, 10_008];
+
+fn expected_len(kind: DatasetKind, i: usize) -> Option<u64> {
+    match kind {
+        DatasetKind::Mnist | DatasetKind::FashionMnist => Some(MNIST_LEN[i]),
+        DatasetKind::Idx | DatasetKind::Csv => None,
+    }
+}
+
 /// SHA-256 of MNIST's decompressed files, in [`FILES`] order.
 const MNIST_SHA256: [&str; 4] = [
     "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -70,6 +81,8 @@ pub struct Lookup {
     pub mirrors: Vec<String>,
     /// Show a progress bar while downloading.
     pub progress: bool,
+    /// How long a mirror may send nothing before the next one is tried.
+    pub stall: std::time::Duration,
 }
 
 impl Lookup {
@@ -103,6 +116,7 @@ impl Lookup {
             download,
             mirrors,
             progress: true,
+            stall: download::STALL,
         }
     }
 }
@@ -182,7 +196,7 @@ fn read_verified(kind: DatasetKind, dir: &Path, files: &[PathBuf; 4]) -> Result<
         .par_iter()
         .enumerate()
         .map(|(i, path)| {
-            let bytes = idx::read_maybe_gz(path)?;
+            let bytes = idx::read(path, expected_len(kind, i))?;
             verify(kind, i, path, &bytes)?;
             idx::parse(bytes, path)
         })
@@ -238,7 +252,7 @@ fn fetch_missing(kind: DatasetKind, lookup: &Lookup) -> Result<()> {
         let mut fetched = None;
         for base in &lookup.mirrors {
             let url = format!("{}/{file}", base.trim_end_matches('/'));
-            match download::get(&url, lookup.progress)
+            match download::get(&url, lookup.progress, lookup.stall)
                 .and_then(|gz| check_download(kind, i, &url, &gz).map(|()| gz))
             {
                 Ok(gz) => {
@@ -281,7 +295,12 @@ fn check_download(
             ));
         }
     }
-    let raw = idx::gunzip(gz).map_err(|e| format!("{url}: not a complete gzip file ({e})"))?;
+    let raw = idx::read_from(
+        flate2::read::GzDecoder::new(gz),
+        Path::new(url),
+        expected_len(kind, i),
+    )
+    .map_err(|e| e.to_string())?;
     verify(kind, i, Path::new(url), &raw).map_err(|e| e.to_string())
 }
 
@@ -331,6 +350,7 @@ mod tests {
             download: true,
             mirrors: vec!["http://127.0.0.1:9/".into()],
             progress: false,
+            stall: download::STALL,
         };
         let err = load_files(DatasetKind::Mnist, &lookup)
             .err()

@@ -7,7 +7,7 @@
 //! `2.weight`, `2.bias`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -139,6 +139,51 @@ pub fn python_source(trained: &Trained, file_name: &str) -> String {
     )
 }
 
+/// Where `runner export` writes the weights and, beside them, the PyTorch script (`.py`).
+/// Without `output`, `RUN_DIR/export/model.safetensors`, kiln's own folder, replaced at each
+/// export. An `output` that is a folder gets `model.safetensors` in it; otherwise it must end
+/// in `.safetensors` (so the script's name differs from it). A file already at either path
+/// is replaced only with `overwrite`, since kiln did not make it.
+pub fn output_paths(
+    run_dir: &Path,
+    output: Option<&Path>,
+    overwrite: bool,
+) -> Result<(PathBuf, PathBuf)> {
+    let Some(output) = output else {
+        let weights = run_dir.join("export").join("model.safetensors");
+        return Ok((weights.clone(), weights.with_extension("py")));
+    };
+    let weights = if output.is_dir() {
+        output.join("model.safetensors")
+    } else if output.extension().is_some_and(|e| e == "safetensors") {
+        output.to_path_buf()
+    } else {
+        return Err(Error::Config(format!(
+            "-o {}: give a file name ending in .safetensors (the PyTorch script is written beside it as .py) or a folder",
+            output.display()
+        )));
+    };
+    let script = weights.with_extension("py");
+    for path in [&weights, &script] {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::Config(format!(
+                    "{} exists and is not a regular file; choose another -o",
+                    path.display()
+                )));
+            }
+            Ok(_) if !overwrite => {
+                return Err(Error::Config(format!(
+                    "{} already exists; choose another -o, or add --overwrite to replace it",
+                    path.display()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok((weights, script))
+}
+
 /// Writes `trained`'s weights to `path` as safetensors with torch names; returns the names.
 pub fn write_safetensors(trained: &Trained, path: &Path) -> Result<Vec<String>> {
     let modules = torch_modules(&trained.config.model.layers, &trained.plans);
@@ -184,4 +229,36 @@ pub fn write_safetensors(trained: &Trained, path: &Path) -> Result<Vec<String>> 
         .map_err(|e| Error::Run(format!("cannot encode {}: {e}", path.display())))?;
     crate::checkpoint::write_atomic(path, &bytes)?;
     Ok(named.into_iter().map(|(n, ..)| n).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `-o` never destroys a file kiln did not make: not the script beside the weights, not
+    /// the weights named as the script, not a device.
+    #[test]
+    fn export_paths_refuse_to_replace_what_kiln_did_not_make() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (w, py) = output_paths(d, None, false).unwrap();
+        assert_eq!((w, py), (d.join("export/model.safetensors"), d.join("export/model.py")));
+        // A folder gets model.safetensors in it.
+        assert_eq!(output_paths(d, Some(d), false).unwrap().0, d.join("model.safetensors"));
+        // The script would be the weights' own name.
+        let err = output_paths(d, Some(&d.join("model.py")), false).unwrap_err();
+        assert!(err.to_string().contains("ending in .safetensors"), "{err}");
+        std::fs::write(d.join("notes.py"), "mine").unwrap();
+        let err = output_paths(d, Some(&d.join("notes.safetensors")), false).unwrap_err();
+        assert!(err.to_string().contains("notes.py already exists"), "{err}");
+        assert!(output_paths(d, Some(&d.join("notes.safetensors")), true).is_ok());
+        std::fs::create_dir(d.join("x.safetensors")).unwrap();
+        assert!(output_paths(d, Some(&d.join("x.safetensors")), true).is_ok(), "a folder");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/dev/null", d.join("dev.safetensors")).unwrap();
+            let err = output_paths(d, Some(&d.join("dev.safetensors")), true).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
 }

@@ -31,13 +31,19 @@ pub struct Trained {
 
 impl Trained {
     /// Loads checkpoint `which` of the run in `run_dir`; warnings name damaged newer
-    /// checkpoints that were passed over.
-    pub fn load(run_dir: &Path, which: &Which) -> Result<(Self, Vec<String>)> {
+    /// checkpoints that were passed over. A checkpoint file of another run is refused unless
+    /// `force` (what is computed from it is written into `run_dir`'s folders).
+    pub fn load(run_dir: &Path, which: &Which, force: bool) -> Result<(Self, Vec<String>)> {
         if !run_dir.is_dir() {
             return Err(Error::Config(format!(
                 "run folder {} not found; give a folder under logs/<experiment>/",
                 run_dir.display()
             )));
+        }
+        if let Which::Path(path) = which
+            && !force
+        {
+            checkpoint::check_belongs(path, run_dir)?;
         }
         let mut found = checkpoint::find(run_dir, which)?;
         let config = found.checkpoint.config(&found.path)?;
@@ -46,6 +52,7 @@ impl Trained {
             input,
             plans,
             classes,
+            ..
         } = crate::train::plan_only(&config)?;
         let network = Network::new(&config.model, &config.init, &input, &plans, &device);
         let bytes = std::mem::take(&mut found.checkpoint.model);

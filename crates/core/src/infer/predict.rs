@@ -22,8 +22,8 @@ pub struct Prediction {
     pub inverted: bool,
 }
 
-/// Reads and frames each picture; every failure names the file.
-pub fn load_pictures(trained: &Trained, images: &[PathBuf]) -> Result<Vec<Framed>> {
+/// Checks that `trained` takes MNIST-shaped pictures.
+pub fn check_network(trained: &Trained) -> Result<()> {
     let features: usize = trained.input.iter().product();
     if features != SIDE * SIDE {
         return Err(Error::Config(format!(
@@ -31,32 +31,21 @@ pub fn load_pictures(trained: &Trained, images: &[PathBuf]) -> Result<Vec<Framed
             trained.input
         )));
     }
-    images
-        .iter()
-        .map(|path| {
-            let picture = image::ImageReader::open(path)
-                .map_err(|e| {
-                    Error::Data(format!("cannot open the image {} ({e})", path.display()))
-                })?
-                .with_guessed_format()
-                .map_err(|e| {
-                    Error::Data(format!("cannot read the image {} ({e})", path.display()))
-                })?
-                .decode()
-                .map_err(|e| {
-                    Error::Data(format!(
-                        "cannot decode the image {} ({e}); PNG, JPEG and BMP are supported",
-                        path.display()
-                    ))
-                })?;
-            preprocess::frame(&picture).ok_or_else(|| {
-                Error::Data(format!(
-                    "the image {} is blank: no digit found in it",
-                    path.display()
-                ))
-            })
-        })
-        .collect()
+    Ok(())
+}
+
+/// Reads and frames one picture of at most `max_pixels` pixels; the error names the file.
+pub fn load_picture(path: &Path, max_pixels: u64) -> Result<Framed> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::Data(format!("cannot open the image {} ({e})", path.display())))?;
+    let picture = preprocess::decode(std::io::BufReader::new(file), max_pixels)
+        .map_err(|why| Error::Data(format!("the image {} {why}", path.display())))?;
+    preprocess::frame(&picture).ok_or_else(|| {
+        Error::Data(format!(
+            "the image {} is blank: no digit found in it",
+            path.display()
+        ))
+    })
 }
 
 /// Classifies framed pictures, normalised as the network's training data were.

@@ -1,9 +1,51 @@
 //! What the user sees while training: a progress bar (epoch, step, loss, samples/s) and one
 //! summary line per epoch, on stdout. `--quiet` silences both; errors go to stderr elsewhere.
 
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Set once stdout has refused a write (a closed pipe, a full disk): the console is then
+/// silent for the rest of the process.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to stdout and flushes it, where `print!` would panic on a closed pipe
+/// (`runner exp.toml | head -1`) or a full disk (`> /dev/full`). The console is a view of
+/// the run, not its record (the run folder is): when stdout goes away, training goes on and
+/// nothing more is printed. Use it, or [`say!`](crate::say), for everything kiln prints.
+pub fn print(text: &str) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `println!` through [`print`]: never panics, silent once stdout is gone.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::log::console::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// [`print`] for stderr: warnings and errors, never a panic when stderr is a closed pipe.
+pub fn print_err(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// `eprintln!` through [`print_err`].
+#[macro_export]
+macro_rules! say_err {
+    ($($arg:tt)*) => {
+        $crate::log::console::print_err(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 /// Console output of one run.
 pub struct Console {
@@ -27,7 +69,7 @@ impl Console {
     pub fn line(&self, text: &str) {
         if !self.quiet {
             if self.bar.is_hidden() {
-                println!("{text}");
+                print(&format!("{text}\n"));
             } else {
                 self.bar.println(text);
             }

@@ -11,12 +11,12 @@ pub fn initializer(spec: &InitSpec) -> Initializer {
         // torch.nn.Linear.reset_parameters: kaiming_uniform_(a = sqrt(5)) on the weight, i.e.
         // bound 1/sqrt(fan_in), and the same bound for the bias. Burn's KaimingUniform has
         // bound = sqrt(3) * gain / sqrt(fan), so gain = 1/sqrt(3) gives exactly that for both.
-        InitSpec::Default => Initializer::KaimingUniform {
+        InitSpec::Default {} => Initializer::KaimingUniform {
             gain: 1.0 / 3.0f64.sqrt(),
             fan_out_only: false,
         },
-        InitSpec::Zeros => Initializer::Zeros,
-        InitSpec::Ones => Initializer::Ones,
+        InitSpec::Zeros {} => Initializer::Zeros,
+        InitSpec::Ones {} => Initializer::Ones,
         InitSpec::Constant { value } => Initializer::Constant { value },
         InitSpec::Normal { mean, std } => Initializer::Normal { mean, std },
         InitSpec::Uniform { a, b } => Initializer::Uniform { min: a, max: b },

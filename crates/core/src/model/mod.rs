@@ -3,9 +3,10 @@
 
 mod host_layers;
 pub mod init;
+pub mod memory;
 pub mod network;
 pub mod shape;
 pub mod summary;
 
 pub use network::Network;
-pub use shape::{LayerPlan, input_shape, plan};
+pub use shape::{LayerPlan, check_classes, input_shape, plan, plan_layers};

@@ -39,6 +39,13 @@ pub fn input_shape(model: &ModelConfig, dataset_shape: &[usize]) -> Result<Vec<u
 
 /// Plans every layer; `classes` is what the last layer must output.
 pub fn plan(model: &ModelConfig, input: &[usize], classes: usize) -> Result<Vec<LayerPlan>> {
+    let plans = plan_layers(model, input)?;
+    check_classes(model, &plans, input, classes, "")?;
+    Ok(plans)
+}
+
+/// Each layer's plan, from the input shape through the layers in order.
+pub fn plan_layers(model: &ModelConfig, input: &[usize]) -> Result<Vec<LayerPlan>> {
     let mut shape = input.to_vec();
     let mut plans = Vec::with_capacity(model.layers.len());
     for (i, layer) in model.layers.iter().enumerate() {
@@ -48,13 +55,31 @@ pub fn plan(model: &ModelConfig, input: &[usize], classes: usize) -> Result<Vec<
         shape = plan.output.clone();
         plans.push(plan);
     }
+    Ok(plans)
+}
+
+/// `Err` unless the network ends with one output per class; `why` says where the number of
+/// classes came from, when that helps ("counted from the labels: ...").
+pub fn check_classes(
+    model: &ModelConfig,
+    plans: &[LayerPlan],
+    input: &[usize],
+    classes: usize,
+    why: &str,
+) -> Result<()> {
+    let shape = plans.last().map_or(input, |p| &p.output[..]);
     if shape != [classes] {
         let last = model.layers.len().saturating_sub(1);
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({why})")
+        };
         return Err(Error::Model(format!(
-            "the network ends with shape {shape:?} (model.layers[{last}]), but the dataset has {classes} classes; end with {{ type = \"linear\", units = {classes} }}"
+            "the network ends with shape {shape:?} (model.layers[{last}]), but the dataset has {classes} classes{why}; end with {{ type = \"linear\", units = {classes} }}"
         )));
     }
-    Ok(plans)
+    Ok(())
 }
 
 /// One layer's plan from its input shape; `Err` completes "model.layers[i] (type) ...".
@@ -75,12 +100,9 @@ fn plan_layer(layer: &LayerSpec, shape: &[usize]) -> std::result::Result<LayerPl
         }
     };
     match layer {
-        LayerSpec::Flatten {} => plan.output = vec![shape.iter().product()],
+        LayerSpec::Flatten {} => plan.output = vec![product(shape)?],
         LayerSpec::Reshape { shape: to } => {
-            let (have, want) = (
-                shape.iter().product::<usize>(),
-                to.iter().product::<usize>(),
-            );
+            let (have, want) = (product(shape)?, product(to)?);
             if have != want || to.is_empty() || to.len() > 3 {
                 return Err(format!(
                     "cannot reshape {shape:?} ({have} values) into {to:?} ({want} values); give 1 to 3 sizes whose product is {have}"
@@ -107,8 +129,8 @@ fn plan_layer(layer: &LayerSpec, shape: &[usize]) -> std::result::Result<LayerPl
             }
             plan.label = with_activation("linear", activation);
             plan.output = vec![*units];
-            plan.params = width * units + if *bias { *units } else { 0 };
-            plan.macs = width * units;
+            plan.macs = product(&[width, *units])?;
+            plan.params = plan.macs + if *bias { *units } else { 0 };
         }
         LayerSpec::Conv2d {
             filters,
@@ -142,11 +164,11 @@ fn plan_layer(layer: &LayerSpec, shape: &[usize]) -> std::result::Result<LayerPl
                     kernel.0, stride.0, padding.0, dilation.0
                 ));
             };
-            let per_filter = channels / groups * kernel.0[0] * kernel.0[1];
+            let weights = product(&[*filters, channels / groups, kernel.0[0], kernel.0[1]])?;
             plan.label = with_activation("conv2d", activation);
             plan.output = vec![*filters, oh, ow];
-            plan.params = filters * per_filter + if *bias { *filters } else { 0 };
-            plan.macs = filters * per_filter * oh * ow;
+            plan.params = weights + if *bias { *filters } else { 0 };
+            plan.macs = product(&[weights, oh, ow])?;
         }
         LayerSpec::Batchnorm { activation, .. } => {
             let features = match *shape {
@@ -201,6 +223,16 @@ fn plan_layer(layer: &LayerSpec, shape: &[usize]) -> std::result::Result<LayerPl
         }
     }
     Ok(plan)
+}
+
+/// The product of `sizes`; `Err` when it does not fit in 64 bits (no machine holds that).
+fn product(sizes: &[usize]) -> std::result::Result<usize, String> {
+    sizes
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            format!("has sizes {sizes:?} whose product overflows 64 bits; make the layer smaller")
+        })
 }
 
 fn image(shape: &[usize]) -> std::result::Result<[usize; 3], String> {

@@ -12,8 +12,8 @@ pub fn render(name: &str, input: &[usize], plans: &[LayerPlan]) -> String {
                 i.to_string(),
                 p.label.clone(),
                 format!("{:?}", p.output),
-                grouped(p.params + p.frozen),
-                grouped(p.macs),
+                grouped(p.params as u128 + p.frozen as u128),
+                grouped(p.macs as u128),
             ]
         })
         .collect();
@@ -43,9 +43,9 @@ pub fn render(name: &str, input: &[usize], plans: &[LayerPlan]) -> String {
         )
     };
     let rule = "-".repeat(widths.iter().sum::<usize>() + 8);
-    let trainable: usize = plans.iter().map(|p| p.params).sum();
-    let frozen: usize = plans.iter().map(|p| p.frozen).sum();
-    let macs: usize = plans.iter().map(|p| p.macs).sum();
+    // u128: a network too large to train is still summed without overflow.
+    let sum = |f: fn(&LayerPlan) -> usize| plans.iter().map(|p| f(p) as u128).sum::<u128>();
+    let (trainable, frozen, macs) = (sum(|p| p.params), sum(|p| p.frozen), sum(|p| p.macs));
     let mut out = format!(
         "model {name}, input {input:?}\n{rule}\n{}\n{rule}\n",
         line(&header)
@@ -65,7 +65,7 @@ pub fn render(name: &str, input: &[usize], plans: &[LayerPlan]) -> String {
 }
 
 /// 248460 -> "248,460".
-pub fn grouped(n: usize) -> String {
+pub fn grouped(n: u128) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -163,7 +163,7 @@ impl Schedule {
     /// Builds Burn's scheduler for `config`, starting from the optimizer's `lr`.
     pub fn new(config: &ScheduleConfig, lr: f64, epochs: usize) -> Result<Self> {
         let built = match *config {
-            ScheduleConfig::Constant => None,
+            ScheduleConfig::Constant {} => None,
             ScheduleConfig::Step { step_size, gamma } => Some(
                 StepLrSchedulerConfig::new(lr, step_size)
                     .with_gamma(gamma)
@@ -209,7 +209,7 @@ impl Schedule {
 
 fn kind_name(config: &ScheduleConfig) -> &'static str {
     match config {
-        ScheduleConfig::Constant => "constant",
+        ScheduleConfig::Constant {} => "constant",
         ScheduleConfig::Step { .. } => "step",
         ScheduleConfig::Exponential { .. } => "exponential",
         ScheduleConfig::Cosine { .. } => "cosine",
@@ -259,6 +259,6 @@ mod tests {
 
     #[test]
     fn constant_stays() {
-        assert_eq!(rates(ScheduleConfig::Constant, 0.3, 3), vec![0.3; 3]);
+        assert_eq!(rates(ScheduleConfig::Constant {}, 0.3, 3), vec![0.3; 3]);
     }
 }

@@ -41,7 +41,8 @@ pub fn write(
     writer.flush()
 }
 
-/// `02_linear_sigmoid` for the second layer, labelled "linear + sigmoid" by the planner:
+/// `01_linear_sigmoid` for `model.layers[1]`, labelled "linear + sigmoid" by the planner:
+/// numbered from 0 as the config's list, error messages and `runner inspect` number it;
 /// characters TensorBoard's tag filter would trip on become `_`.
 fn layer_name(index: usize, plans: &[LayerPlan]) -> String {
     let label = plans.get(index).map_or("layer", |p| p.label.as_str());
@@ -56,7 +57,7 @@ fn layer_name(index: usize, plans: &[LayerPlan]) -> String {
             }
         })
         .collect();
-    format!("{:02}_{}", index + 1, cleaned.trim_end_matches('_'))
+    format!("{index:02}_{}", cleaned.trim_end_matches('_'))
 }
 
 fn host(values: Tensor<1>) -> Vec<f32> {
@@ -68,7 +69,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layer_names_are_numbered_from_one_and_safe_as_tags() {
+    fn layer_names_are_numbered_as_the_config_and_safe_as_tags() {
         let plan = |label: &str| LayerPlan {
             label: label.into(),
             input: vec![],
@@ -78,7 +79,7 @@ mod tests {
             macs: 0,
         };
         let plans = [plan("linear + sigmoid"), plan("leaky_relu(0.2)")];
-        assert_eq!(layer_name(0, &plans), "01_linear_sigmoid");
-        assert_eq!(layer_name(1, &plans), "02_leaky_relu_0.2");
+        assert_eq!(layer_name(0, &plans), "00_linear_sigmoid");
+        assert_eq!(layer_name(1, &plans), "01_leaky_relu_0.2");
     }
 }

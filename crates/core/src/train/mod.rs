@@ -85,14 +85,29 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     let device = crate::backend::device(config.backend, config.device)?;
     let dataset = crate::data::load(&config.data, progress)?;
     let input = model::input_shape(&config.model, &dataset.shape)?;
-    let plans = model::plan(&config.model, &input, dataset.classes)?;
+    let plans = model::plan_layers(&config.model, &input)?;
+    model::check_classes(
+        &config.model,
+        &plans,
+        &input,
+        dataset.classes,
+        &dataset.classes_source(),
+    )?;
     let n = dataset.train.len();
     let batch = config.train.batch_size.resolve(n);
-    if n == 0 || (config.train.drop_last && n < batch) {
-        return Err(Error::Config(format!(
-            "train.batch_size = {batch} with drop_last = {} leaves no batch from {n} training examples; lower batch_size or set drop_last = false",
-            config.train.drop_last
+    if n == 0 {
+        return Err(Error::Data(format!(
+            "the dataset has no training examples ({}); give data with at least one",
+            config.data.dataset.name()
         )));
+    }
+    if config.train.drop_last && n < batch {
+        return Err(Error::Config(format!(
+            "train.batch_size = {batch} is more than the {n} training examples, and drop_last = true drops that one partial batch, leaving none; lower batch_size or set drop_last = false"
+        )));
+    }
+    if let Some(problem) = memory_problem(&input, &plans, batch.min(n))? {
+        return Err(Error::Model(problem));
     }
     let last = config
         .model
@@ -118,25 +133,40 @@ pub struct Planned {
     pub input: Vec<usize>,
     pub plans: Vec<LayerPlan>,
     pub classes: usize,
+    /// Why it could not be trained here (more memory than the machine has).
+    pub warnings: Vec<String>,
 }
 
 /// The input shape, layer plans and number of classes of an experiment, without training
 /// (and without reading named datasets, whose shape is known).
 pub fn plan_only(config: &ExperimentConfig) -> Result<Planned> {
-    let (shape, classes) = match crate::data::known_shape(config.data.dataset) {
+    let (shape, classes, examples) = match crate::data::known_shape(config.data.dataset) {
         Some(known) => known,
         None => {
             let dataset = crate::data::load(&config.data, false)?;
-            (dataset.shape, dataset.classes)
+            (dataset.shape, dataset.classes, dataset.train.len())
         }
     };
     let input = model::input_shape(&config.model, &shape)?;
     let plans = model::plan(&config.model, &input, classes)?;
+    let batch = config.train.batch_size.resolve(examples).min(examples);
+    let warnings = memory_problem(&input, &plans, batch)?.into_iter().collect();
     Ok(Planned {
         input,
         plans,
         classes,
+        warnings,
     })
+}
+
+/// Why training `plans` on batches of `batch` cannot fit in memory (see [`model::memory`]),
+/// if it cannot; `Err` for a `KILN_MEMORY_LIMIT` that is not a size.
+fn memory_problem(input: &[usize], plans: &[LayerPlan], batch: usize) -> Result<Option<String>> {
+    let Some(limit) = model::memory::limit().map_err(Error::Config)? else {
+        return Ok(None);
+    };
+    let floor = model::memory::training_floor(input, plans, batch);
+    Ok(model::memory::check(plans, batch, floor, limit).err())
 }
 
 /// The loss a config trains with.
@@ -222,6 +252,7 @@ fn train_on_worker(
             (dir, log)
         }
         Some(r) => {
+            checkpoint::remove_temporaries(&r.run_dir);
             let log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files)?;
             // train.epochs may have been raised.
             let config_path = r.run_dir.join("config.toml");
@@ -359,10 +390,18 @@ fn train_on_worker(
             seen += indices.len();
             if !batch_loss.is_finite() {
                 log.finish(RunEnd::Failure)?;
+                // The first step's loss comes from the initial weights, before any update.
+                let cause = if global_step == 1 {
+                    "the initial weights or the inputs already produce it, before any update: check [init] (a scale like 1e30 overflows float32) and [data] normalize".to_string()
+                } else {
+                    format!(
+                        "the learning rate (optimizer.lr = {}) is probably too high for this network: try a smaller one",
+                        config.optimizer.lr()
+                    )
+                };
                 return Err(Error::Run(format!(
-                    "the training loss became {batch_loss} at epoch {epoch}, step {} (global step {global_step}); the learning rate (optimizer.lr = {}) is probably too high for this network: try a smaller one. Logs up to this step are in {}",
+                    "the training loss became {batch_loss} at epoch {epoch}, step {} (global step {global_step}); {cause}. Logs up to this step are in {}",
                     step + 1,
-                    config.optimizer.lr(),
                     dir.display()
                 )));
             }

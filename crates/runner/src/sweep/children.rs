@@ -1,11 +1,11 @@
 //! The child processes of a sweep, so that Ctrl-C stops them together and cleanly.
 //!
 //! Each child runs in its own process group: a Ctrl-C at the terminal reaches only the sweep,
-//! which forwards exactly one SIGINT to every child (a second one would make a child leave
-//! without flushing its last step). A child whose sweep is killed outright gets SIGTERM from
+//! which forwards to every child as many SIGINTs as it received itself (one: the child ends
+//! its step and checkpoints; two: it gives that a second and leaves). A child whose sweep is killed outright gets SIGTERM from
 //! the kernel (see [`interrupt_when_parent_dies`]), so no run goes on unwatched.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -14,7 +14,8 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct Children {
     running: Mutex<HashSet<u32>>,
-    interrupted: Mutex<HashSet<u32>>,
+    /// SIGINTs sent to each child.
+    interrupted: Mutex<HashMap<u32, usize>>,
 }
 
 impl Children {
@@ -35,15 +36,17 @@ impl Children {
         output
     }
 
-    /// Sends SIGINT once to every running child that has not had one: each ends its step,
-    /// flushes its logs and exits 130.
-    pub fn interrupt(&self) {
+    /// Sends SIGINT to every running child until it has had `signals` of them (the number the
+    /// sweep received), so each child sees what the user asked for.
+    pub fn interrupt(&self, signals: usize) {
         let (Ok(running), Ok(mut interrupted)) = (self.running.lock(), self.interrupted.lock())
         else {
             return;
         };
         for &pid in running.iter() {
-            if interrupted.insert(pid) {
+            let sent = interrupted.entry(pid).or_insert(0);
+            if *sent < signals {
+                *sent += 1;
                 send_sigint(pid);
             }
         }

@@ -19,6 +19,8 @@ use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use serde::Deserialize;
 
+use kiln_core::log::run_dir::{folder_name_from, folder_name_problem};
+
 use super::Job;
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +81,16 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
                 )));
             }
         };
+        if let Some(twice) = values.iter().enumerate().find_map(|(i, v)| {
+            values[..i]
+                .iter()
+                .any(|u| plain(u) == plain(v))
+                .then_some(v)
+        }) {
+            return Err(bad(format!(
+                "key `sweep.grid.\"{key}\"` lists {twice} twice; its runs could not be told apart: remove one"
+            )));
+        }
         axes.push((key.clone(), values));
     }
     if axes.is_empty() {
@@ -91,6 +103,11 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
         let samples = sweep
             .samples
             .ok_or_else(|| bad("key `sweep.samples` is required with mode = \"random\"".into()))?;
+        if samples == 0 {
+            return Err(bad(
+                "key `sweep.samples` is 0, which runs nothing; give at least 1".into(),
+            ));
+        }
         let mut rng = rand::rngs::SmallRng::seed_from_u64(sweep.seed);
         combos = combos.choose_multiple(&mut rng, samples).cloned().collect();
     } else if sweep.samples.is_some() {
@@ -98,30 +115,29 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
             "key `sweep.samples` only applies with mode = \"random\"".into(),
         ));
     }
-    let name = sweep.name.unwrap_or_else(|| {
-        path.file_stem()
-            .map_or("sweep".into(), |s| s.to_string_lossy().into_owned())
-    });
+    let name = match sweep.name {
+        Some(name) => match folder_name_problem(&name) {
+            Some(problem) => return Err(bad(format!("key `sweep.name`: {problem}"))),
+            None => name,
+        },
+        None => folder_name_from(
+            &path
+                .file_stem()
+                .map_or("sweep".into(), |s| s.to_string_lossy()),
+        ),
+    };
     let jobs = combos
         .into_iter()
         .map(|combo| {
-            let run_name = combo
-                .iter()
-                .map(|(key, value)| {
-                    format!("{}={}", key.rsplit('.').next().unwrap_or(key), plain(value))
-                })
-                .collect::<Vec<_>>()
-                .join(",");
-            let run_name: String = run_name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "_-.=,".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let run_name = folder_name_from(
+                &combo
+                    .iter()
+                    .map(|(key, value)| {
+                        format!("{}={}", key.rsplit('.').next().unwrap_or(key), plain(value))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             let mut sets: Vec<String> = combo
                 .iter()
                 .map(|(key, value)| format!("{key}={value}"))
@@ -245,5 +261,34 @@ mod tests {
         )
         .unwrap();
         assert!(jobs(&file).unwrap_err().to_string().contains("bogus"));
+        std::fs::write(&file, "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\na = [1, 2, 1]\n").unwrap();
+        assert!(jobs(&file).unwrap_err().to_string().contains("lists 1 twice"));
+    }
+
+    /// The sweep's folder is `--logdir/<name>`: a name that leaves it is refused, and run
+    /// names made from values are plain folder names whatever the values hold.
+    #[test]
+    fn names_cannot_leave_the_log_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.toml"), "").unwrap();
+        let file = dir.path().join("s.toml");
+        for name in ["../../escape", "/an/absolute/path", "", ".hidden"] {
+            std::fs::write(
+                &file,
+                format!("[sweep]\nname = {name:?}\nbase = \"b.toml\"\n[sweep.grid]\na = [1]\n"),
+            )
+            .unwrap();
+            let err = jobs(&file).unwrap_err().to_string();
+            assert!(err.contains("sweep.name") && err.contains("plain folder name"), "{err}");
+        }
+        std::fs::write(
+            &file,
+            "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\n\"data.dir\" = [\"../../x\", \"/etc\"]\n",
+        )
+        .unwrap();
+        let (_, runs) = jobs(&file).unwrap();
+        for run in runs {
+            assert_eq!(folder_name_problem(&run.label), None, "{}", run.label);
+        }
     }
 }

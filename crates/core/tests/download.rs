@@ -219,7 +219,12 @@ fn a_damaged_file_in_the_cache_is_named_with_the_fix() {
 fn a_silent_mirror_is_given_up_and_the_next_one_used() {
     let Some(files) = real_gz_files() else { return };
     let silent = serve_nothing();
-    let good = serve(files.iter().map(|(n, b)| (format!("/{n}"), b.clone())).collect());
+    let good = serve(
+        files
+            .iter()
+            .map(|(n, b)| (format!("/{n}"), b.clone()))
+            .collect(),
+    );
     let cache = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     let raw = load_files(
@@ -237,7 +242,10 @@ fn a_silent_mirror_is_given_up_and_the_next_one_used() {
     .err()
     .unwrap()
     .to_string();
-    assert!(err.contains("no data for 1 s") && err.contains("stalled"), "{err}");
+    assert!(
+        err.contains("no data for 1 s") && err.contains("stalled"),
+        "{err}"
+    );
 }
 
 /// A hostile mirror's gzip bomb (a valid label file followed by 200 MB of zeros, 200 KB

@@ -3,7 +3,8 @@
 //! Exit codes: 0 success; 2 a problem with what the user gave (config, flags, data); 1 a failure
 //! during training; 130 interrupted (Ctrl-C or SIGTERM).
 
-#![deny(unsafe_code)] // allowed only in allocator.rs, for one FFI call
+#![deny(unsafe_code)]
+// allowed only in allocator.rs, for one FFI call
 // Output goes through kiln_core::say!/say_err!, which never panic on a closed pipe.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -18,8 +19,8 @@ mod sweep;
 mod use_run;
 
 use kiln_core::train::{self, RunOptions};
-use signals::{Phase, Signals};
 use kiln_core::{Error, checkpoint, config};
+use signals::{Phase, Signals};
 
 /// Train a network described in a TOML experiment file; curves go to TensorBoard.
 #[derive(Debug, Parser)]

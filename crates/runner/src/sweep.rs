@@ -72,6 +72,8 @@ pub struct RunResult {
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
 pub fn run(args: &SweepArgs) -> Result<bool, Error> {
+    // From here a signal stops the sweep between runs, never the process outright.
+    args.signals.enter(Phase::Sweeping);
     if args.jobs == Some(0) {
         return Err(Error::Config(
             "--jobs 0 runs nothing; give at least 1 (or leave it out for one run per core)".into(),
@@ -126,7 +128,6 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
             root.display()
         );
     }
-    args.signals.enter(Phase::Sweeping);
     let exe = std::env::current_exe()
         .map_err(|e| Error::io("cannot find the runner executable", "runner", e))?;
     let total = pending.len() + done.len();

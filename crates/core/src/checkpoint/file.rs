@@ -202,7 +202,9 @@ mod tests {
         std::fs::write(&path, &longer).unwrap();
         let err = read_bounded(&path).unwrap_err().to_string();
         assert!(err.contains("truncated or damaged"), "{err}");
-        let err = read_bounded(Path::new("/dev/zero")).unwrap_err().to_string();
+        let err = read_bounded(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a regular file"), "{err}");
         std::fs::write(&path, b"short").unwrap();
         let err = decode::<(u8, String)>(&read_bounded(&path).unwrap(), &path).unwrap_err();

@@ -160,7 +160,11 @@ fn check_env_names() -> Result<()> {
                 && !rest[k.len()..].starts_with("__")
         });
         if let Some(section) = section {
-            let fixed = format!("KILN_{}__{}", section.to_uppercase(), &rest[section.len() + 1..]);
+            let fixed = format!(
+                "KILN_{}__{}",
+                section.to_uppercase(),
+                &rest[section.len() + 1..]
+            );
             return Err(Error::Config(format!(
                 "environment variable {name} is not read: nested config keys take two underscores, as in {fixed}"
             )));

@@ -363,7 +363,9 @@ pub enum ScheduleConfig {
         gamma: f64,
     },
     /// Multiply by `gamma` every epoch (`ExponentialLR`).
-    Exponential { gamma: f64 },
+    Exponential {
+        gamma: f64,
+    },
     /// Cosine from `lr` down to `eta_min` over `t_max` epochs (`CosineAnnealingLR`);
     /// `t_max` defaults to the number of epochs.
     Cosine {

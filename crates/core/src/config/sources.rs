@@ -130,9 +130,8 @@ fn parse_key(key: &str) -> Option<Vec<Step>> {
     let mut steps = Vec::new();
     for part in key.split('.') {
         let (name, mut indices) = part.split_at(part.find('[').unwrap_or(part.len()));
-        let plain = |s: &str| {
-            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        };
+        let plain =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !plain(name) {
             return None;
         }
@@ -234,9 +233,16 @@ mod tests {
     #[test]
     fn values_are_toml_text_or_an_error() {
         assert_eq!(parse_value("0.5").unwrap(), Value::from(0.5));
-        assert_eq!(parse_value("run2").unwrap(), Value::from("run2".to_string()));
+        assert_eq!(
+            parse_value("run2").unwrap(),
+            Value::from("run2".to_string())
+        );
         assert!(parse_value("[1,").unwrap_err().contains("not valid TOML"));
-        assert!(parse_value("18446744073709551615").unwrap_err().contains("beyond"));
+        assert!(
+            parse_value("18446744073709551615")
+                .unwrap_err()
+                .contains("beyond")
+        );
     }
 
     #[test]
@@ -252,7 +258,9 @@ mod tests {
         let layers_now = value(&l, "model.layers");
         assert_eq!(layers_now[1]["units"].as_integer(), Some(128));
         assert_eq!(layers_now[0]["type"].as_str(), Some("flatten"));
-        let err = push_set(&mut l, "model.layers[2].units=1").unwrap_err().to_string();
+        let err = push_set(&mut l, "model.layers[2].units=1")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has 2 items"), "{err}");
         // A plain key still merges into its table.
         push_set(&mut l, "init.weight.std=0.5").unwrap();

@@ -242,9 +242,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let (w, py) = output_paths(d, None, false).unwrap();
-        assert_eq!((w, py), (d.join("export/model.safetensors"), d.join("export/model.py")));
+        assert_eq!(
+            (w, py),
+            (
+                d.join("export/model.safetensors"),
+                d.join("export/model.py")
+            )
+        );
         // A folder gets model.safetensors in it.
-        assert_eq!(output_paths(d, Some(d), false).unwrap().0, d.join("model.safetensors"));
+        assert_eq!(
+            output_paths(d, Some(d), false).unwrap().0,
+            d.join("model.safetensors")
+        );
         // The script would be the weights' own name.
         let err = output_paths(d, Some(&d.join("model.py")), false).unwrap_err();
         assert!(err.to_string().contains("ending in .safetensors"), "{err}");
@@ -253,7 +262,10 @@ mod tests {
         assert!(err.to_string().contains("notes.py already exists"), "{err}");
         assert!(output_paths(d, Some(&d.join("notes.safetensors")), true).is_ok());
         std::fs::create_dir(d.join("x.safetensors")).unwrap();
-        assert!(output_paths(d, Some(&d.join("x.safetensors")), true).is_ok(), "a folder");
+        assert!(
+            output_paths(d, Some(&d.join("x.safetensors")), true).is_ok(),
+            "a folder"
+        );
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink("/dev/null", d.join("dev.safetensors")).unwrap();

@@ -20,7 +20,11 @@ pub fn print(text: &str) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         STDOUT_GONE.store(true, Ordering::Relaxed);
     }
 }

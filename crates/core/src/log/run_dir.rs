@@ -136,14 +136,26 @@ mod tests {
 
     #[test]
     fn folder_names_stay_under_the_root() {
-        for bad in ["", "..", "../x", "/abs", "a/b", ".hidden", "a b", &"x".repeat(121)] {
+        for bad in [
+            "",
+            "..",
+            "../x",
+            "/abs",
+            "a/b",
+            ".hidden",
+            "a b",
+            &"x".repeat(121),
+        ] {
             assert!(folder_name_problem(bad).is_some(), "{bad:?}");
             let made = folder_name_from(bad);
             assert_eq!(folder_name_problem(&made), None, "{bad:?} -> {made:?}");
         }
         assert_eq!(folder_name_problem("std=0.1,lr=1.0"), None);
         assert_eq!(folder_name_from("lr=0.1 x"), "lr=0.1_x");
-        let (a, b) = (folder_name_from(&"y".repeat(200)), folder_name_from(&"y".repeat(201)));
+        let (a, b) = (
+            folder_name_from(&"y".repeat(200)),
+            folder_name_from(&"y".repeat(201)),
+        );
         assert_ne!(a, b);
         assert_eq!(a.len(), MAX_NAME_LEN);
     }

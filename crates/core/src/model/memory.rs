@@ -31,7 +31,11 @@ pub fn heaviest(plans: &[LayerPlan], batch: usize) -> String {
     };
     let outputs = p.output.iter().map(|&d| d as u128).product::<u128>();
     if p.params as u128 >= outputs * batch as u128 {
-        format!("model.layers[{i}] ({}): {} parameters", p.label, grouped(p.params as u128))
+        format!(
+            "model.layers[{i}] ({}): {} parameters",
+            p.label,
+            grouped(p.params as u128)
+        )
     } else {
         format!(
             "model.layers[{i}] ({}): {} values per example, output shape {:?}",
@@ -71,7 +75,11 @@ fn parse_size(text: &str) -> Option<u128> {
         Some((at, _)) => text.split_at(at),
         None => (text, ""),
     };
-    let scale: u128 = match unit.trim().to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+    let scale: u128 = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches(['B', 'I'])
+    {
         "" => 1,
         "K" => 1 << 10,
         "M" => 1 << 20,
@@ -125,10 +133,7 @@ mod tests {
     fn counts_weights_gradients_and_activations() {
         let plans = [plan(vec![100], 78_500), plan(vec![10], 1_010)];
         // 2 copies x 4 bytes x (79,510 parameters + 64 x (784 + 100 + 10) values).
-        assert_eq!(
-            training_floor(&[784], &plans, 64),
-            8 * (79_510 + 64 * 894)
-        );
+        assert_eq!(training_floor(&[784], &plans, 64), 8 * (79_510 + 64 * 894));
         let huge = [plan(vec![1_000_000_000_000], 784_000_000_000_000)];
         let floor = training_floor(&[784], &huge, 64);
         let err = check(&huge, 64, floor, 1 << 34).unwrap_err();

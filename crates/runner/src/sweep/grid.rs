@@ -261,8 +261,17 @@ mod tests {
         )
         .unwrap();
         assert!(jobs(&file).unwrap_err().to_string().contains("bogus"));
-        std::fs::write(&file, "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\na = [1, 2, 1]\n").unwrap();
-        assert!(jobs(&file).unwrap_err().to_string().contains("lists 1 twice"));
+        std::fs::write(
+            &file,
+            "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\na = [1, 2, 1]\n",
+        )
+        .unwrap();
+        assert!(
+            jobs(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("lists 1 twice")
+        );
     }
 
     /// The sweep's folder is `--logdir/<name>`: a name that leaves it is refused, and run
@@ -279,7 +288,10 @@ mod tests {
             )
             .unwrap();
             let err = jobs(&file).unwrap_err().to_string();
-            assert!(err.contains("sweep.name") && err.contains("plain folder name"), "{err}");
+            assert!(
+                err.contains("sweep.name") && err.contains("plain folder name"),
+                "{err}"
+            );
         }
         std::fs::write(
             &file,

@@ -40,7 +40,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         (
             base_text.replace("units = 16,", "units = -16,"),
             vec![],
-            vec!["bad.toml:7:", "model.layers.1.units", "-16", "a whole number"],
+            vec!["bad.toml:7:", "model.layers[1].units", "-16", "a whole number"],
         ),
         (
             base_text.replace("lr = 0.1", "lr = \"fast\""),
@@ -139,7 +139,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
         (
             base_text.clone(),
             vec!["train.batch_size=500", "train.drop_last=true"],
-            vec!["drop_last", "no batch"],
+            vec!["drop_last", "leaving none"],
         ),
         (
             base_text.replace("dir = ", "dir = \"/nonexistent\"\n#"),
@@ -809,11 +809,11 @@ fn histograms_show_sigmoid_saturation_under_a_large_init() {
         for (tag, num) in [
             ("weights/00_linear_sigmoid/weight", 78_400.0),
             ("weights/00_linear_sigmoid/bias", 100.0),
-            ("weights/03_linear/weight", 300.0),
+            ("weights/02_linear/weight", 300.0),
             ("activations/00_linear_sigmoid/pre", 500.0 * 100.0),
             ("activations/00_linear_sigmoid/post", 500.0 * 100.0),
             ("activations/01_linear_sigmoid/post", 500.0 * 30.0),
-            ("activations/03_linear/pre", 500.0 * 10.0),
+            ("activations/02_linear/pre", 500.0 * 10.0),
         ] {
             let rows = tags[tag].as_array().unwrap_or_else(|| panic!("no {tag}"));
             let steps: Vec<i64> = rows.iter().map(|r| r["step"].as_i64().unwrap()).collect();

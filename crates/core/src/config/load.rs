@@ -77,7 +77,7 @@ pub fn load_requested(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<
                 .any(|k| k.eq_ignore_ascii_case(section))
         })
         .split("__");
-    let describe_in = |e: figment::Error| Error::Config(describe(&e, path));
+    let describe_in = |e: Box<figment::Error>| Error::Config(describe(&e, path));
     let mut layers = vec![
         Layer::of(&Toml::file_exact(path)).map_err(describe_in)?,
         Layer::of(&env).map_err(describe_in)?,
@@ -266,7 +266,7 @@ fn describe(error: &figment::Error, file: &Path) -> String {
                 at.push(key);
             }
             let source = source_of(e.metadata.as_ref(), &at, file);
-            let key = at.join(".");
+            let key = dotted(&at);
             let what = explain(&e.kind);
             if key.is_empty() {
                 format!("{source}: {what}")
@@ -278,11 +278,27 @@ fn describe(error: &figment::Error, file: &Path) -> String {
         .join("; ")
 }
 
+/// A key path as the user writes it: `model.layers[1].units` (figment says `model.layers.1.units`).
+fn dotted(path: &[String]) -> String {
+    let mut key = String::new();
+    for part in path {
+        if part.parse::<usize>().is_ok() {
+            key.push_str(&format!("[{part}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(part);
+        }
+    }
+    key
+}
+
 /// figment's messages, reworded to say what to write instead.
 fn explain(kind: &figment::error::Kind) -> String {
     use figment::error::Kind;
     match kind {
-        Kind::UnknownField(found, valid) if valid.is_empty() => {
+        Kind::UnknownField(found, []) => {
             format!("unknown key `{found}`: this kind takes no other keys")
         }
         Kind::UnknownField(found, valid) => format!(

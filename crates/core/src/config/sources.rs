@@ -20,10 +20,10 @@ pub struct Layer {
 
 impl Layer {
     /// The data of `provider`, read now; `Err` is figment's (a TOML syntax error, say).
-    pub fn of(provider: &impl Provider) -> std::result::Result<Layer, figment::Error> {
+    pub fn of(provider: &impl Provider) -> std::result::Result<Layer, Box<figment::Error>> {
         Ok(Layer {
             meta: provider.metadata(),
-            data: provider.data()?,
+            data: provider.data().map_err(Box::new)?,
         })
     }
 

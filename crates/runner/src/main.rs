@@ -262,10 +262,16 @@ fn use_run<'a>(
     }
 }
 
-/// Shape problems are about the experiment file: say which.
-fn in_file(path: &Path) -> impl Fn(Error) -> Error + '_ {
+/// Shape problems are about the experiment: say which file, and which `--set`s changed it
+/// (the bad value may be theirs).
+fn in_file<'a>(path: &'a Path, sets: &'a [String]) -> impl Fn(Error) -> Error + 'a {
     move |e| match e {
-        Error::Model(m) => Error::Model(format!("{}: {m}", path.display())),
+        Error::Model(m) if sets.is_empty() => Error::Model(format!("{}: {m}", path.display())),
+        Error::Model(m) => Error::Model(format!(
+            "{} with --set {}: {m}",
+            path.display(),
+            sets.join(" --set ")
+        )),
         other => other,
     }
 }
@@ -315,7 +321,7 @@ fn backends(index: usize) {
 
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     let config = config::load_with_zoo(experiment, sets, &kiln_model_zoo::expand)?;
-    let planned = train::plan_only(&config).map_err(in_file(experiment))?;
+    let planned = train::plan_only(&config).map_err(in_file(experiment, sets))?;
     for warning in &planned.warnings {
         kiln_core::say_err!("warning: {}: {warning}", experiment.display());
     }
@@ -380,7 +386,7 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
             )
         }
     };
-    let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment))?;
+    let prepared = train::prepare(&config, !cli.quiet).map_err(in_file(experiment, &cli.sets))?;
     for warning in &prepared.warnings {
         kiln_core::say_err!("warning: {}: {warning}", experiment.display());
     }

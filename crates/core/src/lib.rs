@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod files;
 pub mod infer;
 pub mod kernels;
 pub mod log;

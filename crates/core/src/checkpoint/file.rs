@@ -71,14 +71,7 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
             path.display()
         ))
     };
-    let mut file = std::fs::File::open(path).map_err(cannot)?;
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(Error::Data(format!(
-            "checkpoint {} is not a regular file; give a .ckpt file of a run",
-            path.display()
-        )));
-    }
+    let (mut file, len) = crate::files::open_regular(path).map_err(cannot)?;
     let mut header = [0u8; HEADER];
     let got = read_up_to(&mut file, &mut header).map_err(cannot)?;
     if got < HEADER || &header[..8] != MAGIC {
@@ -87,11 +80,11 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     }
     let length = u64::from_le_bytes(header[12..20].try_into().unwrap_or([0; 8]));
     let expected = (HEADER as u64).saturating_add(length);
-    if meta.len() != expected {
+    if len != expected {
         return Err(Error::Data(format!(
             "checkpoint {} is truncated or damaged: its header announces {length} bytes of data, the file holds {}",
             path.display(),
-            meta.len().saturating_sub(HEADER as u64)
+            len.saturating_sub(HEADER as u64)
         )));
     }
     let mut bytes = Vec::new();

@@ -29,19 +29,12 @@ pub fn read(path: &Path) -> Result<CsvSplit> {
             path.display()
         ))
     };
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(Error::Data(format!(
-            "{} is not a regular file; [data] train_file / test_file name CSV files",
-            path.display()
-        )));
-    }
-    if meta.len() > MAX_BYTES {
+    let (file, len) = crate::files::open_regular(path).map_err(cannot)?;
+    if len > MAX_BYTES {
         return Err(Error::Data(format!(
             "{} is {} bytes, more than the {MAX_BYTES} kiln reads from a CSV file; split it, or convert it to IDX files (dataset = \"idx\")",
             path.display(),
-            meta.len()
+            len
         )));
     }
     let mut text = String::new();

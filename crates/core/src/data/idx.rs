@@ -74,14 +74,7 @@ pub const MAX_BYTES: u64 = 4 << 30;
 /// known dataset's file has (MNIST's); a file of another size is refused.
 pub fn read(path: &Path, limit: Option<u64>) -> Result<Vec<u8>> {
     let cannot = |e: std::io::Error| Error::Data(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let meta = file.metadata().map_err(cannot)?;
-    if !meta.is_file() {
-        return Err(Error::Data(format!(
-            "{} is not a regular file; give the IDX file itself",
-            path.display()
-        )));
-    }
+    let (file, _) = crate::files::open_regular(path).map_err(cannot)?;
     let reader = std::io::BufReader::new(file);
     if path.extension().is_some_and(|e| e == "gz") {
         read_from(flate2::read::GzDecoder::new(reader), path, limit)

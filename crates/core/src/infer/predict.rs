@@ -36,7 +36,7 @@ pub fn check_network(trained: &Trained) -> Result<()> {
 
 /// Reads and frames one picture of at most `max_pixels` pixels; the error names the file.
 pub fn load_picture(path: &Path, max_pixels: u64) -> Result<Framed> {
-    let file = std::fs::File::open(path)
+    let (file, _) = crate::files::open_regular(path)
         .map_err(|e| Error::Data(format!("cannot open the image {} ({e})", path.display())))?;
     let picture = preprocess::decode(std::io::BufReader::new(file), max_pixels)
         .map_err(|why| Error::Data(format!("the image {} {why}", path.display())))?;

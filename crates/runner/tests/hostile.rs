@@ -673,3 +673,42 @@ fn csv_mistakes_are_named_with_their_place() {
         &["line 1: one column only"],
     );
 }
+
+/// A second Ctrl-C during a long step: the run leaves within about a second, saying either
+/// that its checkpoint was saved or what is lost (before: exit 130 at once, silently).
+#[test]
+fn a_second_ctrl_c_leaves_within_a_second_saying_what_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = synthetic_experiment(dir.path(), 1000, 5000);
+    let logs = dir.path().join("logs");
+    let child = runner(dir.path())
+        .arg(&file)
+        .arg("--logdir")
+        .arg(&logs)
+        // Full-batch steps through a wide layer: each takes a good part of a second.
+        .args([
+            "--set",
+            "train.batch_size=\"full\"",
+            "--set",
+            "model.layers[1].units=2048",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("runner never started", || {
+        std::fs::read_dir(logs.join("syn")).is_ok_and(|mut d| d.next().is_some())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(30));
+    sigint(&child);
+    let out = wait_within(child, Duration::from_secs(30), "the second Ctrl-C");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted twice") || err.contains("checkpoint saved"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}

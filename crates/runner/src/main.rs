@@ -412,7 +412,7 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
         // result.toml in the run folder marks the run complete (a sweep skips it next time).
         let marker = summary.run_dir.join(sweep::RESULT_FILE);
         for path in std::iter::once(&marker).chain(&cli.result_file) {
-            std::fs::write(path, &text).map_err(|e| Error::io("cannot write", path, e))?;
+            checkpoint::write_atomic(path, text.as_bytes())?;
         }
     }
     if let Some(last) = summary.epochs.last().filter(|_| !cli.quiet) {

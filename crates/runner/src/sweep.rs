@@ -205,7 +205,7 @@ fn check_up_front(jobs: &[Job], user_sets: &[String], folder: bool) -> Result<()
             }
             Err(e) if !folder => {
                 return Err(Error::Config(format!(
-                    "the sweep's run {} does not load, nor would its others: {e}",
+                    "run {} of the sweep does not load, so no run was started: {e}",
                     job.label
                 )));
             }
@@ -435,5 +435,6 @@ fn csv(outcomes: &[Outcome]) -> String {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
-    std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))
+    // Atomic, and never over a link or a device someone put in the sweep's folder.
+    kiln_core::checkpoint::write_atomic(path, text.as_bytes())
 }

@@ -97,11 +97,16 @@ pub fn read_from(mut reader: impl Read, path: &Path, limit: Option<u64>) -> Resu
         _ => bad(format!("{gzip}cannot be read or decompressed ({e})")),
     };
     let mut head = vec![0u8; 4];
-    reader.read_exact(&mut head).map_err(io)?;
+    // Cut short before its dimensions end: name the header, the part that says how long it is.
+    let in_header = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => bad(format!("{gzip}ends in its header (truncated)")),
+        _ => io(e),
+    };
+    reader.read_exact(&mut head).map_err(in_header)?;
     check_magic(&head).map_err(bad)?;
     let rank = head[3] as usize;
     head.resize(4 + 4 * rank, 0);
-    reader.read_exact(&mut head[4..]).map_err(io)?;
+    reader.read_exact(&mut head[4..]).map_err(in_header)?;
     let body: u64 = head[4..]
         .chunks_exact(4)
         .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))

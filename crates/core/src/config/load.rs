@@ -251,7 +251,10 @@ fn describe(error: &figment::Error, file: &Path) -> String {
                 .as_ref()
                 .and_then(|m| m.name.strip_prefix("--set "))
                 .and_then(|raw| raw.split_once('=').map(|(k, _)| k.trim()))
-                && set_key.starts_with(&at.join("."))
+                && (at.is_empty()
+                    || set_key
+                        .strip_prefix(&at.join("."))
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
             {
                 at = set_key.split('.').map(String::from).collect();
             }

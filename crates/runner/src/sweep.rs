@@ -79,22 +79,7 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
             "--jobs 0 runs nothing; give at least 1 (or leave it out for one run per core)".into(),
         ));
     }
-    let folder = args.path.is_dir();
-    let (name, all_jobs) = if folder {
-        let jobs = experiments(args.path, args.recursive)?
-            .into_iter()
-            .map(|file| Job {
-                label: file.display().to_string(),
-                file,
-                sets: Vec::new(),
-                hparams: Vec::new(),
-            })
-            .collect();
-        (sweep_name(args.path), with_varying_keys(jobs, args.sets))
-    } else {
-        grid::jobs(args.path)?
-    };
-    check_up_front(&all_jobs, args.sets, folder)?;
+    let (name, all_jobs) = planned_runs(args)?;
     let root = args.logdir.join(&name);
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::Config(format!(
@@ -181,6 +166,28 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
         });
     }
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
+}
+
+/// The sweep's name and its runs: a folder's experiments, or a sweep file's grid, checked up
+/// front ([`check_up_front`]).
+fn planned_runs(args: &SweepArgs) -> Result<(String, Vec<Job>), Error> {
+    let folder = args.path.is_dir();
+    let (name, jobs) = if folder {
+        let jobs = experiments(args.path, args.recursive)?
+            .into_iter()
+            .map(|file| Job {
+                label: file.display().to_string(),
+                file,
+                sets: Vec::new(),
+                hparams: Vec::new(),
+            })
+            .collect();
+        (sweep_name(args.path), with_varying_keys(jobs, args.sets))
+    } else {
+        grid::jobs(args.path)?
+    };
+    check_up_front(&jobs, args.sets, folder)?;
+    Ok((name, jobs))
 }
 
 /// Mistakes that would fail every run, or make two runs indistinguishable, stop the sweep

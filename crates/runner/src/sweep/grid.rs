@@ -71,28 +71,7 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
             base.display()
         )));
     }
-    let mut axes: Vec<(String, Vec<toml::Value>)> = Vec::new();
-    for (key, values) in &sweep.grid {
-        let values = match values {
-            toml::Value::Array(v) if !v.is_empty() => v.clone(),
-            _ => {
-                return Err(bad(format!(
-                    "key `sweep.grid.\"{key}\"` must be a non-empty list of values"
-                )));
-            }
-        };
-        if let Some(twice) = values.iter().enumerate().find_map(|(i, v)| {
-            values[..i]
-                .iter()
-                .any(|u| plain(u) == plain(v))
-                .then_some(v)
-        }) {
-            return Err(bad(format!(
-                "key `sweep.grid.\"{key}\"` lists {twice} twice; its runs could not be told apart: remove one"
-            )));
-        }
-        axes.push((key.clone(), values));
-    }
+    let axes = axes(&sweep.grid).map_err(bad)?;
     if axes.is_empty() {
         return Err(bad(
             "[sweep.grid] is empty; give at least one \"dotted.key\" = [values]".into(),
@@ -152,6 +131,34 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
         })
         .collect();
     Ok((name, jobs))
+}
+
+/// The grid's keys with their values: each a non-empty list without repeats (two runs with
+/// one value could not be told apart). `Err` completes "SWEEP_FILE: ...".
+fn axes(grid: &toml::Table) -> Result<Vec<(String, Vec<toml::Value>)>, String> {
+    let mut axes = Vec::new();
+    for (key, values) in grid {
+        let values = match values {
+            toml::Value::Array(v) if !v.is_empty() => v.clone(),
+            _ => {
+                return Err(format!(
+                    "key `sweep.grid.\"{key}\"` must be a non-empty list of values"
+                ));
+            }
+        };
+        if let Some(twice) = values.iter().enumerate().find_map(|(i, v)| {
+            values[..i]
+                .iter()
+                .any(|u| plain(u) == plain(v))
+                .then_some(v)
+        }) {
+            return Err(format!(
+                "key `sweep.grid.\"{key}\"` lists {twice} twice; its runs could not be told apart: remove one"
+            ));
+        }
+        axes.push((key.clone(), values));
+    }
+    Ok(axes)
 }
 
 /// Every combination of one value per axis, the first axis varying slowest.

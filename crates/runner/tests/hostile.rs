@@ -30,11 +30,6 @@ fn runner_within(scratch: &Path, gib: u64) -> Command {
     cmd
 }
 
-/// Exit 2 and one `error:` line naming each of `expect`, no panic.
-fn user_error(out: &Output, expect: &[&str]) {
-    assert_user_error(out, expect);
-}
-
 /// Writes a gzip stream of `header` followed by `zeros` zero bytes, without holding them.
 fn gzip_bomb(path: &Path, header: &[u8], zeros: usize) {
     let file = std::fs::File::create(path).unwrap();
@@ -61,7 +56,9 @@ fn huge_png(path: &Path, side: u32) {
         let mut body = kind.to_vec();
         body.extend_from_slice(data);
         png.extend_from_slice(&body);
-        png.extend_from_slice(&crc32(&body).to_be_bytes());
+        let mut crc = flate2::Crc::new(); // PNG's CRC-32 is gzip's
+        crc.update(&body);
+        png.extend_from_slice(&crc.sum().to_be_bytes());
     };
     let mut ihdr = side.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&side.to_be_bytes());
@@ -70,18 +67,6 @@ fn huge_png(path: &Path, side: u32) {
     chunk(b"IDAT", &idat);
     chunk(b"IEND", &[]);
     std::fs::write(path, png).unwrap();
-}
-
-/// PNG's CRC-32 (the IEEE polynomial), bit by bit: only a few hundred KB go through it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
 }
 
 /// A short synthetic run in `dir/logs`, for the commands that use a trained run.
@@ -138,7 +123,7 @@ fn a_sweep_name_cannot_leave_the_log_root() {
             .arg(&sweep)
             .output()
             .unwrap();
-        user_error(&out, &["sweep.name", "plain folder name"]);
+        assert_user_error(&out, &["sweep.name", "plain folder name"]);
     }
     assert!(!logs.exists(), "nothing was written under the log root");
     assert!(!d.join("escape").exists() && !d.join("root/escape").exists());
@@ -164,7 +149,7 @@ fn a_gzip_bomb_is_refused_within_bounded_memory() {
         .arg(dir.path().join("logs"))
         .output()
         .unwrap();
-    user_error(
+    assert_user_error(
         &out,
         &[
             "train-images-idx3-ubyte.gz",
@@ -185,7 +170,7 @@ fn endless_files_are_refused_before_reading() {
         .args(["--checkpoint", "/dev/zero", "--force"])
         .output()
         .unwrap();
-    user_error(&out, &["/dev/zero", "not a regular file"]);
+    assert_user_error(&out, &["/dev/zero", "not a regular file"]);
 
     let csv = dir.path().join("csv.toml");
     std::fs::write(
@@ -194,7 +179,7 @@ fn endless_files_are_refused_before_reading() {
     )
     .unwrap();
     let out = runner_within(dir.path(), 1).arg(&csv).output().unwrap();
-    user_error(&out, &["/dev/zero", "not a regular file"]);
+    assert_user_error(&out, &["/dev/zero", "not a regular file"]);
 }
 
 /// A small PNG that decodes to 20000 x 20000 pixels is refused from its header, under a
@@ -281,7 +266,7 @@ fn networks_larger_than_memory_are_refused_at_plan_time() {
         cmd.output().unwrap()
     };
     let huge = "model.layers[1].units=1000000000000";
-    user_error(
+    assert_user_error(
         &run(&[huge]),
         &[
             "model.layers[1] (linear + relu)",
@@ -289,15 +274,15 @@ fn networks_larger_than_memory_are_refused_at_plan_time() {
             "KILN_MEMORY_LIMIT",
         ],
     );
-    user_error(
+    assert_user_error(
         &run(&["model.layers[1].units=100000000000000000000"]),
         &["beyond TOML's whole numbers"],
     );
-    user_error(
+    assert_user_error(
         &run(&["model.layers[1].units=100000000000000000"]),
         &["model.layers[1] (linear)", "overflows"],
     );
-    user_error(
+    assert_user_error(
         &run(&[
             "model.layers=[{type=\"conv2d\", filters=8, kernel=3, padding=100000}, {type=\"flatten\"}, {type=\"linear\", units=10}]",
             "model.input=[1, 28, 28]",
@@ -383,7 +368,7 @@ fn export_never_destroys_files() {
             .output()
             .unwrap()
     };
-    user_error(
+    assert_user_error(
         &export(&out_dir.join("notes.safetensors"), &[]),
         &["notes.py already exists", "--overwrite"],
     );
@@ -391,7 +376,7 @@ fn export_never_destroys_files() {
         std::fs::read_to_string(out_dir.join("notes.py")).unwrap(),
         "my notes"
     );
-    user_error(
+    assert_user_error(
         &export(&out_dir.join("model.py"), &[]),
         &["ending in .safetensors"],
     );
@@ -403,7 +388,7 @@ fn export_never_destroys_files() {
             .unwrap()
             .success()
     );
-    user_error(&export(&fifo, &["--overwrite"]), &["not a regular file"]);
+    assert_user_error(&export(&fifo, &["--overwrite"]), &["not a regular file"]);
     ok(&export(&out_dir, &[]));
     assert!(out_dir.join("model.safetensors").is_file() && out_dir.join("model.py").is_file());
 }
@@ -425,7 +410,7 @@ fn eval_uses_only_its_own_runs_checkpoints_and_prints_without_tensorboard() {
         .arg(&other)
         .output()
         .unwrap();
-    user_error(&out, &["a checkpoint of the run", "--force"]);
+    assert_user_error(&out, &["a checkpoint of the run", "--force"]);
     assert!(!a.join("eval").exists());
     // `eval` is a file here, so no event file can be made in it (root ignores permissions).
     std::fs::write(a.join("eval"), "").unwrap();
@@ -516,38 +501,38 @@ fn messages_say_what_is_wrong_and_where() {
         cmd.output().unwrap()
     };
     let f = file.to_str().unwrap();
-    user_error(
+    assert_user_error(
         &run(&["inspect", f, "--set", "train.epochz=3"], &[]),
         &["key `train.epochz`:", "did you mean `epochs`"],
     );
-    user_error(
+    assert_user_error(
         &run(&["inspect", f], &[("KILN_TRAIN__EPOCHZ", "3")]),
         &["KILN_TRAIN__EPOCHZ:"],
     );
-    user_error(
+    assert_user_error(
         &run(&["inspect", f], &[("KILN_TRAIN_EPOCHS", "3")]),
         &["KILN_TRAIN_EPOCHS is not read", "KILN_TRAIN__EPOCHS"],
     );
-    user_error(
+    assert_user_error(
         &run(&["inspect", f, "--set", "optimizer.lr=[1,"], &[]),
         &["--set optimizer.lr=[1,", "not valid TOML"],
     );
-    user_error(
+    assert_user_error(
         &run(
             &["inspect", f, "--set", "train.epochs=18446744073709551615"],
             &[],
         ),
         &["beyond TOML's whole numbers"],
     );
-    user_error(
+    assert_user_error(
         &run(&[d.to_str().unwrap()], &[]),
         &["is a folder", "runner sweep"],
     );
-    user_error(
+    assert_user_error(
         &run(&["sweep", "--jobs", "0", d.to_str().unwrap()], &[]),
         &["--jobs 0"],
     );
-    user_error(
+    assert_user_error(
         &run(
             &[
                 f,
@@ -574,7 +559,7 @@ fn messages_say_what_is_wrong_and_where() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("[32]"), "{}", stdout(&out));
-    user_error(
+    assert_user_error(
         &run(
             &[
                 "inspect",
@@ -605,7 +590,7 @@ fn messages_say_what_is_wrong_and_where() {
         "[sweep]\nbase = \"syn.toml\"\n[sweep.grid]\n\"optimizer.lrr\" = [0.1, 0.2]\n",
     )
     .unwrap();
-    user_error(
+    assert_user_error(
         &run(&["sweep", sweep.to_str().unwrap()], &[]),
         &["does not load", "optimizer.lrr"],
     );
@@ -615,7 +600,7 @@ fn messages_say_what_is_wrong_and_where() {
         "[sweep]\nbase = \"syn.toml\"\nmode = \"random\"\nsamples = 0\n[sweep.grid]\n\"optimizer.lr\" = [0.1]\n",
     )
     .unwrap();
-    user_error(
+    assert_user_error(
         &run(&["sweep", sweep.to_str().unwrap()], &[]),
         &["samples` is 0"],
     );
@@ -624,7 +609,7 @@ fn messages_say_what_is_wrong_and_where() {
     std::fs::create_dir(&study).unwrap();
     std::fs::copy(&file, study.join("a.toml")).unwrap();
     std::fs::copy(&file, study.join("b.toml")).unwrap();
-    user_error(
+    assert_user_error(
         &run(&["sweep", study.to_str().unwrap()], &[]),
         &["a.toml and", "b.toml both have name = \"syn\""],
     );
@@ -651,7 +636,7 @@ fn csv_mistakes_are_named_with_their_place() {
     )
     .unwrap();
     let out = runner(d).arg(&file).output().unwrap();
-    user_error(
+    assert_user_error(
         &out,
         &[
             "has 100 classes",
@@ -668,7 +653,7 @@ fn csv_mistakes_are_named_with_their_place() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("20 training"), "{}", stdout(&out));
     std::fs::write(d.join("train.csv"), "1\n0\n").unwrap();
-    user_error(
+    assert_user_error(
         &runner(d).arg(&file).output().unwrap(),
         &["line 1: one column only"],
     );

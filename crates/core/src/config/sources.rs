@@ -95,9 +95,9 @@ pub fn push_set(layers: &mut Vec<Layer>, raw: &str) -> Result<()> {
         .unwrap_or(steps.len());
     let table_key: Vec<String> = steps[..split]
         .iter()
-        .map(|s| match s {
-            Step::Key(k) => k.clone(),
-            Step::Index(_) => String::new(),
+        .filter_map(|s| match s {
+            Step::Key(k) => Some(k.clone()),
+            Step::Index(_) => None, // none before `split`
         })
         .collect();
     let dotted = table_key.join(".");

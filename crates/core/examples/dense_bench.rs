@@ -5,7 +5,7 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use kiln_core::kernels::dense::{self, Activation, Dims};
+use kiln_core::kernels::dense::{self, Dims, Epilogue};
 
 /// A layer's input, weight, bias and output gradient.
 type Layer = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Dims);
@@ -33,8 +33,8 @@ fn main() {
         .collect();
     let step = || {
         for (n, (x, w, b, g, d)) in layers.iter().enumerate() {
-            let y = dense::forward(x, w, b, *d, Activation::Relu);
-            let g = dense::pre_activation_grad(&y, g, Activation::Relu);
+            let y = dense::forward(x, w, b, *d, Epilogue::Relu);
+            let g = dense::pre_activation_grad(&y, g, Epilogue::Relu);
             std::hint::black_box(dense::weight_backward(x, &g, *d));
             // The first layer's input is data: no gradient, as in training.
             if n > 0 {

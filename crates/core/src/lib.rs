@@ -18,10 +18,13 @@ pub mod data;
 pub mod error;
 pub mod files;
 pub mod infer;
+pub mod init;
 pub mod kernels;
+pub mod layers;
 pub mod log;
 pub mod model;
 pub mod optim;
+pub mod problems;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -9,7 +9,9 @@
 
 #![forbid(unsafe_code)]
 
-use kiln_core::config::{Activation, LayerSpec, Size2};
+use kiln_core::layers::{
+    Activation, AvgPool2d, Batchnorm, Conv2d, Dropout, Flatten, LayerSpec, Linear, MaxPool2d, Size2,
+};
 use serde::Deserialize;
 
 /// The architectures [`expand`] knows.
@@ -53,20 +55,16 @@ pub struct MlpParams {
 
 impl MlpParams {
     pub fn layers(&self) -> Vec<LayerSpec> {
-        let mut layers = vec![LayerSpec::Flatten {}];
+        let mut layers = vec![LayerSpec::Flatten(Flatten {})];
         for &units in &self.hidden {
             if self.batchnorm {
                 layers.push(linear(units, Activation::Identity));
-                layers.push(LayerSpec::Batchnorm {
-                    eps: 1e-5,
-                    momentum: 0.1,
-                    activation: self.activation,
-                });
+                layers.push(LayerSpec::Batchnorm(Batchnorm::new(self.activation)));
             } else {
                 layers.push(linear(units, self.activation));
             }
             if self.dropout > 0.0 {
-                layers.push(LayerSpec::Dropout { p: self.dropout });
+                layers.push(LayerSpec::Dropout(Dropout { p: self.dropout }));
             }
         }
         layers.push(linear(self.classes, Activation::Identity));
@@ -91,17 +89,13 @@ impl CnnBnParams {
     pub fn layers(&self) -> Vec<LayerSpec> {
         let mut layers = vec![
             conv(self.filters, 5, 2, Activation::Identity),
-            LayerSpec::Batchnorm {
-                eps: 1e-5,
-                momentum: 0.1,
-                activation: Activation::Relu,
-            },
-            LayerSpec::MaxPool2d {
+            LayerSpec::Batchnorm(Batchnorm::new(Activation::Relu)),
+            LayerSpec::MaxPool2d(MaxPool2d {
                 kernel: Size2([2, 2]),
                 stride: None,
                 padding: Size2([0, 0]),
-            },
-            LayerSpec::Flatten {},
+            }),
+            LayerSpec::Flatten(Flatten {}),
         ];
         layers.extend(self.hidden.iter().map(|&u| linear(u, Activation::Tanh)));
         layers.push(linear(self.classes, Activation::Identity));
@@ -122,17 +116,19 @@ pub struct LeNet5Params {
 
 impl LeNet5Params {
     pub fn layers(&self) -> Vec<LayerSpec> {
-        let pool = || LayerSpec::AvgPool2d {
-            kernel: Size2([2, 2]),
-            stride: None,
-            padding: Size2([0, 0]),
+        let pool = || {
+            LayerSpec::AvgPool2d(AvgPool2d {
+                kernel: Size2([2, 2]),
+                stride: None,
+                padding: Size2([0, 0]),
+            })
         };
         vec![
             conv(6, 5, 2, self.activation),
             pool(),
             conv(16, 5, 0, self.activation),
             pool(),
-            LayerSpec::Flatten {},
+            LayerSpec::Flatten(Flatten {}),
             linear(120, self.activation),
             linear(84, self.activation),
             linear(self.classes, Activation::Identity),
@@ -151,7 +147,7 @@ pub struct Ann5Params {
 
 impl Ann5Params {
     pub fn layers(&self) -> Vec<LayerSpec> {
-        let mut layers = vec![LayerSpec::Flatten {}];
+        let mut layers = vec![LayerSpec::Flatten(Flatten {})];
         layers.extend([256, 128, 64, 32].map(|u| linear(u, Activation::Relu)));
         layers.push(linear(self.classes, Activation::Softmax));
         layers
@@ -159,27 +155,11 @@ impl Ann5Params {
 }
 
 fn linear(units: usize, activation: Activation) -> LayerSpec {
-    LayerSpec::Linear {
-        units,
-        in_features: None,
-        activation,
-        bias: true,
-        init: None,
-    }
+    LayerSpec::Linear(Linear::new(units, activation))
 }
 
 fn conv(filters: usize, kernel: usize, padding: usize, activation: Activation) -> LayerSpec {
-    LayerSpec::Conv2d {
-        filters,
-        kernel: Size2([kernel, kernel]),
-        stride: Size2([1, 1]),
-        padding: Size2([padding, padding]),
-        dilation: Size2([1, 1]),
-        groups: 1,
-        activation,
-        bias: true,
-        init: None,
-    }
+    LayerSpec::Conv2d(Conv2d::new(filters, kernel, padding, activation))
 }
 
 fn relu() -> Activation {

@@ -1,13 +1,11 @@
 //! The experiment schema ([`schema`]), its layered loading ([`load()`]) and value checks.
 
-mod layers;
 mod load;
 mod locate;
 mod schema;
 mod sources;
 mod validate;
 
-pub use layers::ActivationFn;
 pub use load::{
     TOP_LEVEL_KEYS, ZooExpander, load, load_requested, load_with_zoo, resolve, to_toml,
 };

@@ -7,7 +7,8 @@
 
 use std::fmt;
 
-pub use super::layers::{Activation, LayerSpec, Size2};
+pub use crate::init::{FanMode, InitConfig, InitSpec, LayerInit};
+pub use crate::layers::{Activation, LayerSpec, Size2};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -181,86 +182,6 @@ pub struct ModelConfig {
     pub params: Option<toml::Table>,
 }
 
-/// `[init]`, or a layer's `init = { ... }`: how weights and biases start.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InitConfig {
-    #[serde(default)]
-    pub weight: InitSpec,
-    #[serde(default)]
-    pub bias: InitSpec,
-}
-
-/// A layer's override of `[init]`: only the parameters it names change.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayerInit {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<InitSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bias: Option<InitSpec>,
-}
-
-/// An initialisation scheme, chosen by `kind`. Gains and fan modes follow `torch.nn.init`.
-/// Variants without values are written `{}`: serde lets a unit variant of a tagged enum
-/// ignore keys it does not have (`{ kind = "default", std = 2 }` would pass silently).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum InitSpec {
-    /// What PyTorch's layer does when nothing is said: for `Linear`, weights and biases
-    /// uniform in ±1/sqrt(fan_in).
-    Default {},
-    Zeros {},
-    Ones {},
-    Constant {
-        value: f64,
-    },
-    Normal {
-        #[serde(default)]
-        mean: f64,
-        #[serde(default = "one")]
-        std: f64,
-    },
-    /// Uniform in [a, b), as `torch.nn.init.uniform_(a, b)`.
-    Uniform {
-        #[serde(default)]
-        a: f64,
-        #[serde(default = "one")]
-        b: f64,
-    },
-    XavierUniform {
-        #[serde(default = "one")]
-        gain: f64,
-    },
-    XavierNormal {
-        #[serde(default = "one")]
-        gain: f64,
-    },
-    /// `torch.nn.init.kaiming_uniform_`: bound = gain * sqrt(3 / fan). Default gain sqrt(2)
-    /// (PyTorch's for ReLU).
-    KaimingUniform {
-        #[serde(default = "sqrt_two")]
-        gain: f64,
-        #[serde(default)]
-        mode: FanMode,
-    },
-    KaimingNormal {
-        #[serde(default = "sqrt_two")]
-        gain: f64,
-        #[serde(default)]
-        mode: FanMode,
-    },
-}
-
-/// Which fan Kaiming init scales by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FanMode {
-    #[default]
-    FanIn,
-    FanOut,
-}
-
 /// `[optimizer]`, chosen by `kind`. Defaults are `torch.optim`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -340,12 +261,6 @@ impl OptimizerConfig {
             OptimizerConfig::Adamw { .. } => "adamw",
             OptimizerConfig::Rmsprop { .. } => "rmsprop",
         }
-    }
-}
-
-impl Default for InitSpec {
-    fn default() -> Self {
-        InitSpec::Default {}
     }
 }
 
@@ -612,9 +527,6 @@ fn histogram_examples() -> usize {
 }
 fn pixel_max() -> f64 {
     255.0
-}
-fn sqrt_two() -> f64 {
-    std::f64::consts::SQRT_2
 }
 fn lr_sgd() -> f64 {
     1e-3

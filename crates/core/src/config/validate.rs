@@ -3,45 +3,7 @@
 //! Shapes are checked later, by [`crate::model::shape`], once the dataset's input shape is known.
 
 use super::schema::*;
-
-/// Every problem found, as (dotted key, what is wrong).
-#[derive(Default)]
-struct Problems {
-    found: Vec<(String, String)>,
-}
-
-impl Problems {
-    fn check(&mut self, ok: bool, key: impl AsRef<str>, what: impl AsRef<str>) {
-        if !ok {
-            self.found
-                .push((key.as_ref().to_string(), what.as_ref().to_string()));
-        }
-    }
-
-    fn positive(&mut self, value: f64, key: &str) {
-        self.check(
-            value.is_finite() && value > 0.0,
-            key,
-            format!("must be greater than 0 (got {value})"),
-        );
-    }
-
-    fn non_negative(&mut self, value: f64, key: &str) {
-        self.check(
-            value.is_finite() && value >= 0.0,
-            key,
-            format!("must be 0 or more (got {value})"),
-        );
-    }
-
-    fn fraction(&mut self, value: f64, key: &str) {
-        self.check(
-            (0.0..1.0).contains(&value),
-            key,
-            format!("must be in [0, 1) (got {value})"),
-        );
-    }
-}
+use crate::problems::Problems;
 
 /// Every value problem in `config`, as (dotted key, what is wrong).
 pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
@@ -49,8 +11,8 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
     check_name(&mut p, &config.name);
     check_data(&mut p, &config.data);
     check_model(&mut p, config);
-    check_init(&mut p, &config.init.weight, "init.weight");
-    check_init(&mut p, &config.init.bias, "init.bias");
+    crate::init::check(&mut p, &config.init.weight, "init.weight");
+    crate::init::check(&mut p, &config.init.bias, "init.bias");
     check_optimizer(&mut p, &config.optimizer);
     check_schedule(&mut p, &config.schedule, config.optimizer.lr());
     check_train(&mut p, &config.train);
@@ -135,128 +97,7 @@ fn check_model(p: &mut Problems, config: &ExperimentConfig) {
         );
     }
     for (i, layer) in model.layers.iter().enumerate() {
-        check_layer(p, layer, &format!("model.layers[{i}]"));
-    }
-}
-
-fn check_layer(p: &mut Problems, layer: &LayerSpec, key: &str) {
-    let at_least_one = |p: &mut Problems, v: usize, name: &str| {
-        p.check(v > 0, format!("{key}.{name}"), "must be at least 1")
-    };
-    let size = |p: &mut Problems, s: &Size2, name: &str| {
-        p.check(
-            s.0.iter().all(|&v| v > 0),
-            format!("{key}.{name}"),
-            format!("must be at least 1 (got {:?})", s.0),
-        )
-    };
-    let mut init = None;
-    match layer {
-        LayerSpec::Linear { units, init: i, .. } => {
-            at_least_one(p, *units, "units");
-            init = i.as_ref();
-        }
-        LayerSpec::Conv2d {
-            filters,
-            kernel,
-            stride,
-            dilation,
-            groups,
-            init: i,
-            ..
-        } => {
-            at_least_one(p, *filters, "filters");
-            at_least_one(p, *groups, "groups");
-            size(p, kernel, "kernel");
-            size(p, stride, "stride");
-            size(p, dilation, "dilation");
-            init = i.as_ref();
-        }
-        LayerSpec::Batchnorm { eps, momentum, .. } => {
-            p.positive(*eps, &format!("{key}.eps"));
-            p.check(
-                (0.0..=1.0).contains(momentum),
-                format!("{key}.momentum"),
-                format!("must be in [0, 1] (got {momentum})"),
-            );
-        }
-        LayerSpec::MaxPool2d {
-            kernel,
-            stride,
-            padding,
-        }
-        | LayerSpec::AvgPool2d {
-            kernel,
-            stride,
-            padding,
-        } => {
-            size(p, kernel, "kernel");
-            p.check(
-                padding.0[0] <= kernel.0[0] / 2 && padding.0[1] <= kernel.0[1] / 2,
-                format!("{key}.padding"),
-                format!(
-                    "{:?} must be at most half the kernel {:?} (as torch requires)",
-                    padding.0, kernel.0
-                ),
-            );
-            if let Some(stride) = stride {
-                size(p, stride, "stride");
-            }
-        }
-        LayerSpec::AdaptiveAvgPool2d { output } => size(p, output, "output"),
-        LayerSpec::Dropout { p: rate } => p.fraction(*rate, &format!("{key}.p")),
-        LayerSpec::Reshape { shape } => p.check(
-            !shape.is_empty() && shape.len() <= 3 && shape.iter().all(|&d| d > 0),
-            format!("{key}.shape"),
-            format!("{shape:?} must list 1 to 3 positive sizes"),
-        ),
-        LayerSpec::LeakyRelu { slope } => p.check(
-            slope.is_finite(),
-            format!("{key}.slope"),
-            "must be a finite number",
-        ),
-        LayerSpec::Elu { alpha } => p.check(
-            alpha.is_finite(),
-            format!("{key}.alpha"),
-            "must be a finite number",
-        ),
-        _ => {}
-    }
-    if let Some(init) = init {
-        if let Some(w) = &init.weight {
-            check_init(p, w, &format!("{key}.init.weight"));
-        }
-        if let Some(b) = &init.bias {
-            check_init(p, b, &format!("{key}.init.bias"));
-        }
-    }
-}
-
-fn check_init(p: &mut Problems, init: &InitSpec, key: &str) {
-    match init {
-        InitSpec::Normal { mean, std } => {
-            p.non_negative(*std, &format!("{key}.std"));
-            p.check(
-                mean.is_finite(),
-                format!("{key}.mean"),
-                "must be a finite number",
-            );
-        }
-        InitSpec::Uniform { a, b } => p.check(
-            a.is_finite() && b.is_finite() && a < b,
-            format!("{key}.a"),
-            format!("needs a < b (got a = {a}, b = {b})"),
-        ),
-        InitSpec::Constant { value } => p.check(
-            value.is_finite(),
-            format!("{key}.value"),
-            "must be a finite number",
-        ),
-        InitSpec::XavierUniform { gain }
-        | InitSpec::XavierNormal { gain }
-        | InitSpec::KaimingUniform { gain, .. }
-        | InitSpec::KaimingNormal { gain, .. } => p.non_negative(*gain, &format!("{key}.gain")),
-        InitSpec::Default {} | InitSpec::Zeros {} | InitSpec::Ones {} => {}
+        layer.kind().check(p, &format!("model.layers[{i}]"));
     }
 }
 

@@ -12,106 +12,20 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, TensorView};
 
 use super::Trained;
-use crate::config::{ActivationFn, LayerSpec};
 use crate::error::{Error, Result};
+use crate::layers::LayerSpec;
 use crate::model::LayerPlan;
 
-/// The torch module of each kiln layer: (kiln layer index, Python expression), in order.
+/// The torch module of each kiln layer: (kiln layer index, Python expression), in order. A
+/// layer's activation, when it has one, is the module after its own.
 pub fn torch_modules(layers: &[LayerSpec], plans: &[LayerPlan]) -> Vec<(usize, String)> {
     let mut out = vec![];
     for (i, (spec, plan)) in layers.iter().zip(plans).enumerate() {
-        let pair = |s: crate::config::Size2| format!("({}, {})", s.0[0], s.0[1]);
-        let module = match spec {
-            LayerSpec::Flatten {} => Some("nn.Flatten()".to_string()),
-            LayerSpec::Reshape { shape } => Some(format!("nn.Unflatten(1, {shape:?})")),
-            LayerSpec::Linear { units, bias, .. } => Some(format!(
-                "nn.Linear({}, {units}, bias={})",
-                plan.input.iter().product::<usize>(),
-                py_bool(*bias)
-            )),
-            LayerSpec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                dilation,
-                groups,
-                bias,
-                ..
-            } => Some(format!(
-                "nn.Conv2d({}, {filters}, kernel_size={}, stride={}, padding={}, dilation={}, groups={groups}, bias={})",
-                plan.input[0],
-                pair(*kernel),
-                pair(*stride),
-                pair(*padding),
-                pair(*dilation),
-                py_bool(*bias)
-            )),
-            LayerSpec::Batchnorm { eps, momentum, .. } => {
-                let kind = if plan.input.len() == 3 { "2d" } else { "1d" };
-                Some(format!(
-                    "nn.BatchNorm{kind}({}, eps={eps}, momentum={momentum})",
-                    plan.input[0]
-                ))
-            }
-            LayerSpec::MaxPool2d {
-                kernel,
-                stride,
-                padding,
-            } => Some(format!(
-                "nn.MaxPool2d(kernel_size={}, stride={}, padding={})",
-                pair(*kernel),
-                pair(stride.unwrap_or(*kernel)),
-                pair(*padding)
-            )),
-            LayerSpec::AvgPool2d {
-                kernel,
-                stride,
-                padding,
-            } => Some(format!(
-                "nn.AvgPool2d(kernel_size={}, stride={}, padding={}, count_include_pad=True)",
-                pair(*kernel),
-                pair(stride.unwrap_or(*kernel)),
-                pair(*padding)
-            )),
-            LayerSpec::AdaptiveAvgPool2d { output } => {
-                Some(format!("nn.AdaptiveAvgPool2d({})", pair(*output)))
-            }
-            LayerSpec::Dropout { p } => Some(format!("nn.Dropout(p={p})")),
-            _ => None,
-        };
-        if let Some(m) = module {
-            out.push((i, m));
-        }
-        let activation = match spec {
-            LayerSpec::Linear { .. } | LayerSpec::Conv2d { .. } | LayerSpec::Batchnorm { .. } => {
-                spec.final_activation()
-            }
-            other => other.as_activation(),
-        };
-        if let Some(a) = activation.and_then(torch_activation) {
-            out.push((i, a));
-        }
+        let kind = spec.kind();
+        out.extend(kind.torch(&plan.input).map(|m| (i, m)));
+        out.extend(kind.activation().torch().map(|a| (i, a)));
     }
     out
-}
-
-fn torch_activation(a: ActivationFn) -> Option<String> {
-    Some(match a {
-        ActivationFn::Identity => return None,
-        ActivationFn::Relu => "nn.ReLU()".into(),
-        ActivationFn::Sigmoid => "nn.Sigmoid()".into(),
-        ActivationFn::Tanh => "nn.Tanh()".into(),
-        ActivationFn::Gelu => "nn.GELU()".into(),
-        ActivationFn::Softmax => "nn.Softmax(dim=1)".into(),
-        ActivationFn::LogSoftmax => "nn.LogSoftmax(dim=1)".into(),
-        ActivationFn::LeakyRelu(s) => format!("nn.LeakyReLU({s})"),
-        ActivationFn::Elu(a) => format!("nn.ELU({a})"),
-    })
-}
-
-fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
 }
 
 /// The Python source of the equivalent module, with how to load the exported file.
@@ -194,8 +108,8 @@ pub fn write_safetensors(trained: &Trained, path: &Path) -> Result<Vec<String>> 
     }
     let tensors = trained.network.torch_tensors();
     let mut named: Vec<(String, Vec<usize>, Vec<u8>, Dtype)> = vec![];
-    for t in &tensors {
-        let k = index_of.get(&t.layer).copied().unwrap_or(t.layer);
+    for (layer, t) in &tensors {
+        let k = index_of.get(layer).copied().unwrap_or(*layer);
         let bytes = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
         named.push((
             format!("{k}.{}", t.name),

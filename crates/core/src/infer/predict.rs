@@ -69,9 +69,9 @@ pub fn predict(trained: &Trained, images: &[PathBuf], framed: &[Framed]) -> Vec<
         .model
         .layers
         .last()
-        .and_then(|l| l.final_activation())
+        .map(|l| l.kind().activation())
     {
-        Some(crate::config::ActivationFn::Softmax) => logits,
+        Some(crate::layers::Activation::Softmax) => logits,
         _ => softmax(logits, 1),
     };
     let rows: Vec<f32> = probabilities

@@ -34,14 +34,14 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        activation: dense::Activation,
+        activation: dense::Epilogue,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct DenseBackward;
 
         impl<B: HostKernels> Backward<B, 3> for DenseBackward {
             /// x, weight, the output, the activation.
-            type State = (NodeId, NodeId, Primitive<B>, dense::Activation);
+            type State = (NodeId, NodeId, Primitive<B>, dense::Epilogue);
 
             fn backward(
                 self,
@@ -92,7 +92,7 @@ impl<B: HostKernels, C: CheckpointStrategy> HostKernels for Autodiff<B, C> {
     fn host_dense_pre_activation_grad(
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-        activation: dense::Activation,
+        activation: dense::Epilogue,
     ) -> FloatTensor<Self> {
         constant::<B, C>(B::host_dense_pre_activation_grad(
             output.into_primitive(),

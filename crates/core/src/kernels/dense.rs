@@ -11,39 +11,39 @@ use rayon::prelude::*;
 
 use super::gemm::{Mat, parallel_matmul, parallel_product};
 
-/// The activations whose derivative is a function of their output, so that the backward
-/// pass needs only `y`.
+/// What the kernel applies to `x W + b` before writing it: the activations whose derivative
+/// is a function of their output, so that the backward pass needs only `y`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
+pub enum Epilogue {
     Identity,
     Relu,
     Sigmoid,
     Tanh,
 }
 
-impl Activation {
+impl Epilogue {
     fn apply(self, y: &mut [f32]) {
         match self {
-            Activation::Identity => {}
-            Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
-            Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
+            Epilogue::Identity => {}
+            Epilogue::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Epilogue::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+            Epilogue::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
         }
     }
 
     /// `f'(x)` written with `y = f(x)`.
     fn derivative(self, y: f32) -> f32 {
         match self {
-            Activation::Identity => 1.0,
-            Activation::Relu => {
+            Epilogue::Identity => 1.0,
+            Epilogue::Relu => {
                 if y > 0.0 {
                     1.0
                 } else {
                     0.0
                 }
             }
-            Activation::Sigmoid => y * (1.0 - y),
-            Activation::Tanh => 1.0 - y * y,
+            Epilogue::Sigmoid => y * (1.0 - y),
+            Epilogue::Tanh => 1.0 - y * y,
         }
     }
 }
@@ -61,8 +61,8 @@ const MIN_PARALLEL_ELEMENTS: usize = 1 << 16;
 
 /// `f` over `y` in place, in blocks of rows on rayon's pool when `y` is large (sigmoid over a
 /// full-batch layer is millions of `exp`s).
-fn activate(y: &mut [f32], row_len: usize, f: Activation) {
-    if f == Activation::Identity {
+fn activate(y: &mut [f32], row_len: usize, f: Epilogue) {
+    if f == Epilogue::Identity {
         return;
     }
     let rows = if y.len() < MIN_PARALLEL_ELEMENTS {
@@ -75,7 +75,7 @@ fn activate(y: &mut [f32], row_len: usize, f: Activation) {
 }
 
 /// `f(x @ w + b)`, `[batch, outputs]`.
-pub fn forward(x: &[f32], w: &[f32], b: &[f32], d: Dims, f: Activation) -> Vec<f32> {
+pub fn forward(x: &[f32], w: &[f32], b: &[f32], d: Dims, f: Epilogue) -> Vec<f32> {
     // The bias in every row: the product then accumulates onto it.
     let mut y = b.repeat(d.batch);
     if d.outputs == 0 {
@@ -92,8 +92,8 @@ pub fn forward(x: &[f32], w: &[f32], b: &[f32], d: Dims, f: Activation) -> Vec<f
 }
 
 /// The gradient of the pre-activation `x @ w + b`: `grad * f'` written with the output `y`.
-pub fn pre_activation_grad(y: &[f32], grad: &[f32], f: Activation) -> Vec<f32> {
-    if f == Activation::Identity {
+pub fn pre_activation_grad(y: &[f32], grad: &[f32], f: Epilogue) -> Vec<f32> {
+    if f == Epilogue::Identity {
         return grad.to_vec();
     }
     y.iter()
@@ -171,13 +171,13 @@ mod tests {
             values(40, 2.0),
         );
         let pre = naive_pre(&x, &w, &b, D);
-        close(&forward(&x, &w, &b, D, Activation::Identity), &pre);
+        close(&forward(&x, &w, &b, D, Epilogue::Identity), &pre);
         let relu: Vec<f32> = pre.iter().map(|v| v.max(0.0)).collect();
-        close(&forward(&x, &w, &b, D, Activation::Relu), &relu);
+        close(&forward(&x, &w, &b, D, Epilogue::Relu), &relu);
         let sigmoid: Vec<f32> = pre.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
-        close(&forward(&x, &w, &b, D, Activation::Sigmoid), &sigmoid);
+        close(&forward(&x, &w, &b, D, Epilogue::Sigmoid), &sigmoid);
         let tanh: Vec<f32> = pre.iter().map(|v| v.tanh()).collect();
-        close(&forward(&x, &w, &b, D, Activation::Tanh), &tanh);
+        close(&forward(&x, &w, &b, D, Epilogue::Tanh), &tanh);
     }
 
     /// Gradients against central differences of `sum(f(x @ w + b) * r)` for a fixed `r`.
@@ -191,10 +191,10 @@ mod tests {
         let (x, w, b) = (values(20, 0.3), values(12, 1.7), values(3, 2.9));
         let r = values(15, 4.1);
         for f in [
-            Activation::Identity,
-            Activation::Relu,
-            Activation::Sigmoid,
-            Activation::Tanh,
+            Epilogue::Identity,
+            Epilogue::Relu,
+            Epilogue::Sigmoid,
+            Epilogue::Tanh,
         ] {
             let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
                 let y = forward(x, w, b, d, f);

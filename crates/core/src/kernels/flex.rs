@@ -83,7 +83,7 @@ impl HostKernels for Flex {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        activation: dense::Activation,
+        activation: dense::Epilogue,
     ) -> FloatTensor<Self> {
         let d = dense_dims(&x, &weight);
         let y = dense::forward(&values(&x), &values(&weight), &values(&bias), d, activation);
@@ -93,9 +93,9 @@ impl HostKernels for Flex {
     fn host_dense_pre_activation_grad(
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-        activation: dense::Activation,
+        activation: dense::Epilogue,
     ) -> FloatTensor<Self> {
-        if activation == dense::Activation::Identity {
+        if activation == dense::Epilogue::Identity {
             return grad;
         }
         let g = dense::pre_activation_grad(&values(&output), &values(&grad), activation);

@@ -33,14 +33,14 @@ pub trait HostKernels: burn::backend::Backend {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        activation: dense::Activation,
+        activation: dense::Epilogue,
     ) -> FloatTensor<Self>;
 
     /// The gradient of `x @ weight + bias` from `grad` of [`Self::host_dense`]'s `output`.
     fn host_dense_pre_activation_grad(
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
-        activation: dense::Activation,
+        activation: dense::Epilogue,
     ) -> FloatTensor<Self>;
 
     /// Gradients (weight, bias) of a dense layer from its pre-activation gradient.
@@ -126,7 +126,7 @@ pub fn dense(
     x: Tensor<2>,
     weight: Tensor<2>,
     bias: Tensor<1>,
-    activation: dense::Activation,
+    activation: dense::Epilogue,
 ) -> Tensor<2> {
     Tensor::from_dispatch(Dispatch::host_dense(
         x.into_dispatch(),

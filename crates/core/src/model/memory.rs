@@ -2,8 +2,8 @@
 //! of a trillion units must be a clear error before the run folder exists, not an allocator
 //! abort halfway through building it.
 
-use super::shape::LayerPlan;
 use super::summary::grouped;
+use crate::layers::LayerPlan;
 
 /// Bytes of one value (kiln trains in float32).
 const VALUE: u128 = 4;

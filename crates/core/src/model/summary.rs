@@ -1,6 +1,6 @@
 //! A Keras-style `model.summary()`: each layer, its output shape, parameters and multiply-adds.
 
-use super::shape::LayerPlan;
+use crate::layers::LayerPlan;
 
 /// The summary table of a planned network, ready to print.
 pub fn render(name: &str, input: &[usize], plans: &[LayerPlan]) -> String {

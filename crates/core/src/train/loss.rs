@@ -3,7 +3,8 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 
-use crate::config::{ActivationFn, Loss};
+use crate::config::Loss;
+use crate::layers::Activation;
 
 /// Keras clips probabilities to [EPS, 1 - EPS] before taking their log.
 const KERAS_EPSILON: f64 = 1e-7;
@@ -47,23 +48,21 @@ impl Objective {
     }
 
     /// Why this loss does not suit a network ending in `last`, if it does not.
-    pub fn mismatch(&self, last: Option<ActivationFn>) -> Option<String> {
-        let last = last.unwrap_or(ActivationFn::Identity);
+    pub fn mismatch(&self, last: Option<Activation>) -> Option<String> {
+        let last = last.unwrap_or(Activation::Identity);
         match (self.loss, last) {
-            (Loss::CrossEntropy, ActivationFn::Softmax | ActivationFn::LogSoftmax) => {
-                Some(format!(
-                    "the network ends with {last} but loss = \"cross_entropy\" applies log-softmax to its output itself; remove the {last} (keep logits), or use loss = \"{}\"",
-                    if last == ActivationFn::Softmax {
-                        "categorical_crossentropy"
-                    } else {
-                        "nll"
-                    }
-                ))
-            }
-            (Loss::Nll, l) if l != ActivationFn::LogSoftmax => Some(format!(
+            (Loss::CrossEntropy, Activation::Softmax | Activation::LogSoftmax) => Some(format!(
+                "the network ends with {last} but loss = \"cross_entropy\" applies log-softmax to its output itself; remove the {last} (keep logits), or use loss = \"{}\"",
+                if last == Activation::Softmax {
+                    "categorical_crossentropy"
+                } else {
+                    "nll"
+                }
+            )),
+            (Loss::Nll, l) if l != Activation::LogSoftmax => Some(format!(
                 "loss = \"nll\" expects log-probabilities, but the network ends with {l}; end with {{ type = \"log_softmax\" }} or use loss = \"cross_entropy\""
             )),
-            (Loss::CategoricalCrossentropy, l) if l != ActivationFn::Softmax => Some(format!(
+            (Loss::CategoricalCrossentropy, l) if l != Activation::Softmax => Some(format!(
                 "loss = \"categorical_crossentropy\" expects probabilities, but the network ends with {l}; end with activation = \"softmax\" or use loss = \"cross_entropy\""
             )),
             _ => None,
@@ -133,13 +132,13 @@ mod tests {
             loss: Loss::CrossEntropy,
             smoothing: 0.0,
         };
-        assert!(ce.mismatch(Some(ActivationFn::Softmax)).is_some());
-        assert!(ce.mismatch(Some(ActivationFn::Identity)).is_none());
+        assert!(ce.mismatch(Some(Activation::Softmax)).is_some());
+        assert!(ce.mismatch(Some(Activation::Identity)).is_none());
         let cce = Objective {
             loss: Loss::CategoricalCrossentropy,
             smoothing: 0.0,
         };
-        assert!(cce.mismatch(Some(ActivationFn::Softmax)).is_none());
+        assert!(cce.mismatch(Some(Activation::Softmax)).is_none());
         assert!(cce.mismatch(None).is_some());
     }
 }

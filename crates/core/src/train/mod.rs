@@ -109,11 +109,7 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     if let Some(problem) = memory_problem(&input, &plans, batch.min(n))? {
         return Err(Error::Model(problem));
     }
-    let last = config
-        .model
-        .layers
-        .last()
-        .and_then(|l| l.final_activation());
+    let last = config.model.layers.last().map(|l| l.kind().activation());
     let warnings = objective(config).mismatch(last).into_iter().collect();
     let schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
     Ok(Prepared {

@@ -321,7 +321,7 @@ fn backends(index: usize) {
 
 fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     let config = config::load_with_zoo(experiment, sets, &kiln_model_zoo::expand)?;
-    let planned = train::plan_only(&config).map_err(in_file(experiment, sets))?;
+    let planned = kiln_core::model::plan_only(&config).map_err(in_file(experiment, sets))?;
     for warning in &planned.warnings {
         kiln_core::say_err!("warning: {}: {warning}", experiment.display());
     }

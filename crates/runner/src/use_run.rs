@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use kiln_core::Error;
 use kiln_core::checkpoint::Which;
+use kiln_core::data::DeviceSplit;
 use kiln_core::infer::{Trained, eval, export, predict};
-use kiln_core::train::DeviceSplit;
 
 /// Which trained run to use, as `eval`, `predict` and `export` are asked.
 pub struct UseRun<'a> {

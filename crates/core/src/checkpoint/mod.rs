@@ -10,6 +10,7 @@
 //! step), so the seed in the config and the position here are the whole state.
 
 mod file;
+pub mod policy;
 mod resume;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::optim::OptimizerState;
-use crate::train::EpochMetrics;
 
 pub use file::{FORMAT, decode, encode, write_atomic};
 pub use resume::config_for_resume;
@@ -55,6 +55,33 @@ pub struct Checkpoint {
     pub optimizer: OptimizerState,
 }
 
+/// What one epoch measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// Optimizer steps taken in this epoch.
+    pub steps: usize,
+    pub learning_rate: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    /// Wall time of the training steps of this epoch (evaluation excluded).
+    pub train_seconds: f64,
+}
+
+/// Where a run stands: what it has trained so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Position {
+    /// Epochs fully trained and evaluated.
+    pub epochs_done: usize,
+    /// Steps already taken in the next epoch (0 at an epoch's end).
+    pub steps_into_epoch: usize,
+    pub global_step: usize,
+    /// The running sums of the steps taken in the next epoch.
+    pub partial: PartialEpoch,
+}
+
 /// Sums over the steps of an epoch taken so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartialEpoch {
@@ -65,6 +92,16 @@ pub struct PartialEpoch {
 }
 
 impl Checkpoint {
+    /// Where the run stood when this was written.
+    pub fn position(&self) -> Position {
+        Position {
+            epochs_done: self.epochs_done,
+            steps_into_epoch: self.steps_into_epoch,
+            global_step: self.global_step,
+            partial: self.partial,
+        }
+    }
+
     /// The experiment this checkpoint was trained with.
     pub fn config(&self, path: &Path) -> Result<crate::config::ExperimentConfig> {
         toml::from_str(&self.config_toml).map_err(|e| {

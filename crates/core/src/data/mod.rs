@@ -3,8 +3,9 @@
 //! The result is a [`Dataset`] in host memory: IDX images stay bytes with the table that
 //! normalises them (a quarter of the memory of floats, and none of the start-up cost of
 //! writing 188 MB of fresh float32 MNIST), CSV values are normalised floats. The training loop
-//! takes batches from it ([`crate::train::DeviceSplit`]).
+//! takes batches from it ([`DeviceSplit`]).
 
+mod batches;
 pub mod csv;
 pub mod download;
 pub mod idx;
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{DataConfig, DatasetKind, Normalize};
 use crate::error::{Error, Result};
+
+pub use batches::{Batches, DeviceSplit};
 
 /// One split (train or test).
 #[derive(Debug, Clone, PartialEq)]

@@ -121,6 +121,18 @@ impl Lookup {
     }
 }
 
+impl Lookup {
+    /// The folder that already holds all four files, without downloading: `[data] dir`,
+    /// else `KILN_DATA_DIR`, else the cache.
+    pub fn on_disk(&self) -> Option<&Path> {
+        [self.config_dir.as_deref(), self.env_dir.as_deref()]
+            .into_iter()
+            .flatten()
+            .chain([self.cache_dir.as_path()])
+            .find(|dir| find_all(dir).is_ok())
+    }
+}
+
 fn default_mirrors(kind: DatasetKind) -> &'static [&'static str] {
     match kind {
         DatasetKind::FashionMnist => FASHION_MIRRORS,

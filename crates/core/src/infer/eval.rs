@@ -5,10 +5,11 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::Trained;
+use crate::data::DeviceSplit;
 use crate::error::Result;
 use crate::kernels::denormals::FlushDenormals;
 use crate::log::{EventWriter, media};
-use crate::train::{DeviceSplit, objective};
+use crate::train::objective;
 
 /// What evaluating a network on a split found.
 #[derive(Debug, Clone, PartialEq)]

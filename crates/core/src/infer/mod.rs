@@ -48,12 +48,12 @@ impl Trained {
         let mut found = checkpoint::find(run_dir, which)?;
         let config = found.checkpoint.config(&found.path)?;
         let device = crate::backend::device(config.backend, config.device)?;
-        let crate::train::Planned {
+        let crate::model::Planned {
             input,
             plans,
             classes,
             ..
-        } = crate::train::plan_only(&config)?;
+        } = crate::model::plan_only(&config)?;
         let network = Network::new(&config.model, &config.init, &input, &plans, &device);
         let bytes = std::mem::take(&mut found.checkpoint.model);
         let network = checkpoint::load_network(network, bytes).map_err(|e| {

@@ -66,7 +66,12 @@ mod tests {
         let x = Tensor::<4>::ones([1, 2, 2, 2], &device).require_grad();
         let (out, _) = GlobalAvgPool2d {}.pre_activation(Features::Image(x.clone()));
         let grads = out.flat().sum().backward();
-        let g = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let g = x
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(g, vec![0.25; 8]);
     }
 

@@ -8,7 +8,7 @@
 
 use burn::tensor::Tensor;
 
-use super::DeviceSplit;
+use crate::data::DeviceSplit;
 use crate::error::Result;
 use crate::log::{EventWriter, histogram};
 use crate::model::{LayerPlan, Network};

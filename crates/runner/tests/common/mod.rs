@@ -105,11 +105,15 @@ pub fn single_run(experiment_dir: &Path) -> PathBuf {
     runs[0].clone()
 }
 
-/// The real MNIST folder named by `KILN_DATA_DIR`, if this machine has one.
-pub fn real_mnist() -> Option<PathBuf> {
-    std::env::var_os("KILN_DATA_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
+/// The real MNIST folder, if this machine has one: `KILN_DATA_DIR` (a relative path is taken
+/// from the workspace root, where `cargo test` is typed), else kiln's cache.
+pub fn real_mnist() -> std::option::Option<std::path::PathBuf> {
+    use kiln_core::config::DatasetKind;
+    use kiln_core::data::named::Lookup;
+    let mut lookup = Lookup::from_env(DatasetKind::Mnist, None, false);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    lookup.env_dir = lookup.env_dir.map(|d| root.join(d));
+    lookup.on_disk().map(|d| d.to_path_buf())
 }
 
 /// Exit code 0, or the failure with everything the command printed.

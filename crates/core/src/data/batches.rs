@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 
-use crate::data::{Inputs, Split};
+use super::{Inputs, Split};
 
 /// Inputs `[len, features]` and labels `[len]`. The inputs stay as the dataset holds them
 /// (IDX pixels as bytes) and each batch is normalised as it is gathered: a batch of 64 MNIST

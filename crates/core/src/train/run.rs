@@ -1,0 +1,483 @@
+//! One run in named phases: [`Run::open`] (a new run folder, or the one being resumed, and the
+//! state to start from), then per epoch [`Run::train_epoch`], [`Run::test_epoch`] and
+//! [`Run::end_epoch`] (logs, histograms and the checkpoints [`checkpoint::policy`] asks for).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::tensor::{Device, Int, Tensor};
+
+use super::step::{evaluate, forward_backward, step_seed};
+use super::{Objective, Prepared, Resume, RunOptions, RunSummary, histograms, objective};
+use crate::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch, Position, policy};
+use crate::config::{self, ExperimentConfig};
+use crate::data::{Batches, DeviceSplit};
+use crate::error::{Error, Result};
+use crate::log::hparams::RunEnd;
+use crate::log::{Console, RunLog, run_dir};
+use crate::model::{LayerPlan, Network};
+use crate::optim::{self, Schedule};
+
+/// A run being trained: its files, its optimizer, and where it stands. The network itself
+/// is passed from phase to phase by value, so that the optimizer owns it while it steps and
+/// updates its tensors in place.
+pub struct Run<'o> {
+    config: ExperimentConfig,
+    options: &'o RunOptions,
+    dir: PathBuf,
+    log: RunLog,
+    console: Console,
+    plans: Vec<LayerPlan>,
+    device: Device,
+    seed: u64,
+    optimizer: optim::Optimizer,
+    schedule: Schedule,
+    history: Vec<EpochMetrics>,
+    /// The best score so far and its epoch.
+    best: Option<(f64, usize)>,
+    /// Where training stands; `steps_into_epoch` and `partial` describe the epoch under way.
+    position: Position,
+    train_set: DeviceSplit,
+    test_set: DeviceSplit,
+    batches: Batches,
+    objective: Objective,
+}
+
+/// What the training steps of one epoch summed up.
+struct EpochTotals {
+    loss_sum: f64,
+    seen: usize,
+    correct: i64,
+    train_seconds: f64,
+    /// The part of the epoch trained before a resume, for the speed shown.
+    before: PartialEpoch,
+}
+
+impl<'o> Run<'o> {
+    /// The run folder (made, or the resumed one), the network as initialised or as
+    /// checkpointed, and the data on the device. Files first: a log folder that cannot be
+    /// written is refused before any training.
+    pub fn open(
+        prepared: Prepared,
+        options: &'o RunOptions,
+        resume: Option<Resume>,
+    ) -> Result<(Self, Network)> {
+        let Prepared {
+            config,
+            dataset,
+            input,
+            plans,
+            device,
+            schedule,
+            ..
+        } = prepared;
+        let (dir, log) = match &resume {
+            None => start_folder(&config, options)?,
+            Some(r) => resume_folder(&config, r)?,
+        };
+        let seed = config.seed.unwrap_or(0);
+        device.seed(seed);
+        let network = Network::new(
+            &config.model,
+            &config.init,
+            &input,
+            &plans,
+            &device.clone().autodiff(),
+        );
+        let optimizer = optim::Optimizer::new(
+            &config.optimizer,
+            crate::backend::host_memory(config.backend),
+        );
+        let mut schedule = schedule;
+        let (network, optimizer, progress) = match resume {
+            Some(r) => restore(network, optimizer, &mut schedule, r.checkpoint)?,
+            None => (network, optimizer, Progress::default()),
+        };
+        let features = dataset.features();
+        let source = dataset.source.clone();
+        let train_set = DeviceSplit::upload(dataset.train, features, &device);
+        let test_set = DeviceSplit::upload(dataset.test, features, &device);
+        let batch = config.train.batch_size.resolve(train_set.len);
+        let t = &config.train;
+        let batches = Batches::new(train_set.len, batch, t.shuffle, t.drop_last, seed);
+        let mut run = Run {
+            objective: objective(&config),
+            console: Console::new(options.quiet),
+            history: progress.history,
+            best: progress.best,
+            position: progress.position,
+            config,
+            options,
+            dir,
+            log,
+            plans,
+            device,
+            seed,
+            optimizer,
+            schedule,
+            train_set,
+            test_set,
+            batches,
+        };
+        run.announce(&source);
+        Ok((run, network))
+    }
+
+    /// The console's first line: what is trained, on what, and where the logs go.
+    fn announce(&mut self, source: &std::path::Path) {
+        let Position {
+            epochs_done,
+            steps_into_epoch,
+            ..
+        } = self.position;
+        let resumed = if epochs_done > 0 || steps_into_epoch > 0 {
+            format!(
+                ", resumed at epoch {} step {}",
+                epochs_done + 1,
+                steps_into_epoch + 1
+            )
+        } else {
+            String::new()
+        };
+        self.console.line(&format!(
+            "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}{resumed}",
+            self.config.name,
+            self.train_set.len,
+            self.test_set.len,
+            source.display(),
+            self.plans.iter().map(|p| p.params).sum::<usize>(),
+            self.batches.steps(),
+            self.dir.display()
+        ));
+    }
+
+    /// Every epoch left, then the run's end record.
+    pub fn train(mut self, mut network: Network) -> Result<RunSummary> {
+        if self.position == Position::default() {
+            self.write_histograms(&network, 0)?;
+        }
+        for epoch in self.position.epochs_done + 1..=self.config.train.epochs {
+            let lr = self.schedule.next_epoch();
+            let totals;
+            (network, totals) = self.train_epoch(network, epoch, &lr)?;
+            let metrics = self.test_epoch(&network, epoch, &totals);
+            self.end_epoch(&network, &metrics)?;
+            self.report(&metrics, &totals);
+        }
+        self.log.finish(RunEnd::Success)?;
+        Ok(RunSummary {
+            run_dir: self.dir,
+            epochs: self.history,
+        })
+    }
+
+    /// The training steps of `epoch`, from where [`Self::position`] stands in it. `Err` when
+    /// the loss stops being a number, or on Ctrl-C (after a checkpoint of this very step).
+    fn train_epoch(
+        &mut self,
+        mut network: Network,
+        epoch: usize,
+        lr: &ModuleLearningRate,
+    ) -> Result<(Network, EpochTotals)> {
+        let steps = self.batches.steps();
+        self.console
+            .start_epoch(epoch, self.config.train.epochs, steps);
+        let skip = std::mem::take(&mut self.position.steps_into_epoch);
+        let before = std::mem::take(&mut self.position.partial);
+        let started = Instant::now();
+        let (mut loss_sum, mut seen) = (before.loss_sum, before.seen);
+        let mut correct: Tensor<1, Int> = Tensor::from_data([before.correct], &self.device);
+        let shuffled = self.config.train.shuffle;
+        // The batch order is lent out for the epoch, so the steps can use the rest of `self`.
+        let mut batches = std::mem::replace(&mut self.batches, Batches::new(0, 1, false, false, 0));
+        for (step, indices) in batches.epoch(epoch).enumerate().skip(skip) {
+            self.device
+                .seed(step_seed(self.seed, self.position.global_step));
+            let (x, y) = self.train_set.batch(indices, shuffled);
+            let pass = forward_backward(&network, &self.objective, x, y);
+            correct = correct + pass.correct;
+            network = self.optimizer.step(lr, network, pass.grads);
+            self.position.global_step += 1;
+            seen += indices.len();
+            self.check_finite(pass.loss, epoch, step)?;
+            loss_sum += pass.loss as f64 * indices.len() as f64;
+            self.log_step(pass.loss, seen)?;
+            if self.interrupted() {
+                let partial = PartialEpoch {
+                    loss_sum,
+                    seen,
+                    correct: correct.into_scalar::<i64>(),
+                    train_seconds: before.train_seconds + started.elapsed().as_secs_f64(),
+                };
+                return Err(self.stop(&network, epoch, step + 1, partial));
+            }
+        }
+        self.batches = batches;
+        let totals = EpochTotals {
+            loss_sum,
+            seen,
+            correct: correct.into_scalar::<i64>(),
+            train_seconds: before.train_seconds + started.elapsed().as_secs_f64(),
+            before,
+        };
+        Ok((network, totals))
+    }
+
+    /// `Err` naming the likely cause when a step's loss is not a number.
+    fn check_finite(&mut self, loss: f32, epoch: usize, step: usize) -> Result<()> {
+        if loss.is_finite() {
+            return Ok(());
+        }
+        self.log.finish(RunEnd::Failure)?;
+        let global_step = self.position.global_step;
+        // The first step's loss comes from the initial weights, before any update.
+        let cause = if global_step == 1 {
+            "the initial weights or the inputs already produce it, before any update: check [init] (a scale like 1e30 overflows float32) and [data] normalize".to_string()
+        } else {
+            format!(
+                "the learning rate (optimizer.lr = {}) is probably too high for this network: try a smaller one",
+                self.config.optimizer.lr()
+            )
+        };
+        Err(Error::Run(format!(
+            "the training loss became {loss} at epoch {epoch}, step {} (global step {global_step}); {cause}. Logs up to this step are in {}",
+            step + 1,
+            self.dir.display()
+        )))
+    }
+
+    /// The batch loss in TensorBoard every `log.batch_loss_every` steps, and on the console.
+    fn log_step(&mut self, loss: f32, seen: usize) -> Result<()> {
+        let (every, global_step) = (self.config.log.batch_loss_every, self.position.global_step);
+        if every > 0 && global_step.is_multiple_of(every) {
+            self.log.train.scalar("batch_loss", loss, global_step)?;
+        }
+        self.console.step(loss, seen);
+        Ok(())
+    }
+
+    fn interrupted(&self) -> bool {
+        self.options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// After Ctrl-C, `step` steps into `epoch`: a checkpoint first, with the event files'
+    /// lengths before the run-end record (a resumed run cuts that record off and carries
+    /// on), then the error that says how to continue.
+    fn stop(
+        &mut self,
+        network: &Network,
+        epoch: usize,
+        step: usize,
+        partial: PartialEpoch,
+    ) -> Error {
+        self.position = Position {
+            epochs_done: epoch - 1,
+            steps_into_epoch: step,
+            partial,
+            ..self.position
+        };
+        let keep_last = self.config.checkpoint.keep_last;
+        let saved = self
+            .snapshot(network)
+            .and_then(|c| checkpoint::save(&self.dir, &c, keep_last));
+        if let Err(e) = self.log.finish(RunEnd::Aborted) {
+            return e;
+        }
+        Error::Interrupted {
+            epoch,
+            step,
+            run_dir: self.dir.clone(),
+            checkpoint: saved.ok(),
+            command: self.options.command.clone(),
+        }
+    }
+
+    /// The epoch's figures, with the test set evaluated on the trained weights.
+    fn test_epoch(&self, network: &Network, epoch: usize, t: &EpochTotals) -> EpochMetrics {
+        let (test_loss, test_accuracy) = evaluate(
+            &network.valid(),
+            &self.test_set,
+            &self.objective,
+            self.config.train.eval_batch_size,
+        );
+        let seen = t.seen.max(1) as f64;
+        EpochMetrics {
+            epoch,
+            steps: self.batches.steps(),
+            learning_rate: self.schedule.current(),
+            train_loss: t.loss_sum / seen,
+            train_accuracy: t.correct as f64 / seen,
+            test_loss,
+            test_accuracy,
+            train_seconds: t.train_seconds,
+        }
+    }
+
+    /// The epoch's scalars and histograms, then the checkpoints the policy asks for.
+    fn end_epoch(&mut self, network: &Network, metrics: &EpochMetrics) -> Result<()> {
+        write_epoch(&mut self.log, metrics)?;
+        self.write_histograms(network, metrics.epoch)?;
+        self.history.push(*metrics);
+        self.position = Position {
+            epochs_done: metrics.epoch,
+            global_step: self.position.global_step,
+            ..Position::default()
+        };
+        let cfg = &self.config.checkpoint;
+        let (best, actions) =
+            policy::after_epoch(cfg, self.best, metrics, self.config.train.epochs);
+        self.best = best;
+        if actions.any() {
+            let c = self.snapshot(network)?;
+            if actions.best {
+                checkpoint::save_best(&self.dir, &c)?;
+            }
+            if actions.numbered {
+                checkpoint::save(&self.dir, &c, self.config.checkpoint.keep_last)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The console's line for the epoch.
+    fn report(&mut self, m: &EpochMetrics, t: &EpochTotals) {
+        let trained = (t.seen - t.before.seen) as f64;
+        let seconds = (t.train_seconds - t.before.train_seconds).max(1e-9);
+        self.console.end_epoch(&format!(
+            "epoch {:>3}/{}  loss {:.4}  acc {:.4}  test_loss {:.4}  test_acc {:.4}  lr {:.3e}  {:.2}s ({:.0} samples/s)",
+            m.epoch,
+            self.config.train.epochs,
+            m.train_loss,
+            m.train_accuracy,
+            m.test_loss,
+            m.test_accuracy,
+            m.learning_rate,
+            t.train_seconds,
+            trained / seconds
+        ));
+    }
+
+    /// Histograms at epoch 0 (as initialised), every N epochs, and at the last epoch.
+    fn write_histograms(&mut self, network: &Network, epoch: usize) -> Result<()> {
+        let every = self.config.log.histograms_every;
+        let due = epoch.is_multiple_of(every) || epoch == self.config.train.epochs;
+        if every > 0 && due {
+            histograms::write(
+                &mut self.log.train,
+                &network.valid(),
+                &self.plans,
+                &self.test_set,
+                self.config.log.histogram_examples,
+                epoch,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Everything a checkpoint holds, at the current position.
+    fn snapshot(&mut self, network: &Network) -> Result<Checkpoint> {
+        let p = self.position;
+        Ok(Checkpoint {
+            epochs_done: p.epochs_done,
+            steps_into_epoch: p.steps_into_epoch,
+            global_step: p.global_step,
+            partial: p.partial,
+            history: self.history.clone(),
+            best: self.best,
+            event_files: self.log.lengths()?,
+            config_toml: config::to_toml(&self.config),
+            model: checkpoint::network_bytes(network)?,
+            optimizer: self.optimizer.state()?,
+        })
+    }
+}
+
+/// What a run has done so far: nothing yet, or what its checkpoint recorded.
+#[derive(Default)]
+struct Progress {
+    history: Vec<EpochMetrics>,
+    best: Option<(f64, usize)>,
+    position: Position,
+}
+
+/// Continues from `c`: its weights, optimizer state, schedule, history and position.
+fn restore(
+    network: Network,
+    optimizer: optim::Optimizer,
+    schedule: &mut Schedule,
+    c: Checkpoint,
+) -> Result<(Network, optim::Optimizer, Progress)> {
+    let network = checkpoint::load_network(network, c.model).map_err(|e| {
+        Error::Data(format!(
+            "the checkpoint's weights do not fit this network: {e}"
+        ))
+    })?;
+    let optimizer = optimizer.load_state(c.optimizer)?;
+    // The schedule is a function of the epoch: replay it up to where the run was.
+    for _ in 0..c.epochs_done {
+        schedule.next_epoch();
+    }
+    let position = Position {
+        epochs_done: c.epochs_done,
+        steps_into_epoch: c.steps_into_epoch,
+        global_step: c.global_step,
+        partial: c.partial,
+    };
+    let progress = Progress {
+        history: c.history,
+        best: c.best,
+        position,
+    };
+    Ok((network, optimizer, progress))
+}
+
+/// A new run's folder: `config.toml`, the event files and the HParams session start.
+fn start_folder(config: &ExperimentConfig, options: &RunOptions) -> Result<(PathBuf, RunLog)> {
+    let dir = run_dir::create(&options.log_root, &config.name)?;
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config::to_toml(config))
+        .map_err(|e| Error::io("cannot write", &config_path, e))?;
+    let mut log = RunLog::create(&dir)?;
+    let mut keys: Vec<String> = crate::log::hparams::BASE_KEYS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    for k in &options.hparams {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    let start = crate::log::events::wall_time();
+    log.session
+        .summary(crate::log::hparams::session_start(config, &keys, start), 0)?;
+    Ok((dir, log))
+}
+
+/// A resumed run's folder, its event files cut back to the checkpoint's lengths.
+fn resume_folder(config: &ExperimentConfig, r: &Resume) -> Result<(PathBuf, RunLog)> {
+    checkpoint::remove_temporaries(&r.run_dir);
+    let log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files)?;
+    // train.epochs may have been raised.
+    let config_path = r.run_dir.join("config.toml");
+    checkpoint::write_atomic(&config_path, config::to_toml(config).as_bytes())?;
+    Ok((r.run_dir.clone(), log))
+}
+
+fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {
+    let step = m.epoch;
+    log.train.scalar("epoch_loss", m.train_loss as f32, step)?;
+    log.train
+        .scalar("epoch_accuracy", m.train_accuracy as f32, step)?;
+    log.train
+        .scalar("learning_rate", m.learning_rate as f32, step)?;
+    log.test.scalar("epoch_loss", m.test_loss as f32, step)?;
+    log.test
+        .scalar("epoch_accuracy", m.test_accuracy as f32, step)?;
+    log.flush()
+}

@@ -1,0 +1,75 @@
+//! One training step's forward and backward pass, and evaluation on a whole split.
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor};
+
+use super::Objective;
+use crate::data::DeviceSplit;
+use crate::model::Network;
+
+/// The seed of Burn's generator (dropout) for one step: a function of the run's seed and the
+/// step alone, so a resumed run draws what the uninterrupted one did.
+pub fn step_seed(seed: u64, global_step: usize) -> u64 {
+    seed ^ (global_step as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03)
+}
+
+/// One forward and backward pass over a batch.
+pub struct Pass {
+    pub grads: GradientsParams,
+    /// The batch's mean loss.
+    pub loss: f32,
+    /// Rows whose largest output is the label, left on the device.
+    pub correct: Tensor<1, Int>,
+}
+
+/// The gradients of the mean loss of `network` on `(x, y)`.
+pub fn forward_backward(
+    network: &Network,
+    loss_fn: &Objective,
+    x: Tensor<2>,
+    y: Tensor<1, Int>,
+) -> Pass {
+    // An autodiff input puts BatchNorm and Dropout in training mode even when they come
+    // first (Burn decides by the input's device).
+    let logits = network.forward(x.autodiff());
+    let loss = loss_fn.forward(logits.clone(), y.clone());
+    let correct = count_correct(logits.inner(), y);
+    let grads = GradientsParams::from_grads(loss.backward(), network);
+    Pass {
+        grads,
+        loss: loss.inner().into_scalar(),
+        correct,
+    }
+}
+
+/// Mean loss and accuracy of `network` on a whole split.
+pub fn evaluate(
+    network: &Network,
+    split: &DeviceSplit,
+    loss_fn: &Objective,
+    batch: usize,
+) -> (f64, f64) {
+    let mut loss_sum = 0.0f64;
+    let mut correct = 0i64;
+    for start in (0..split.len).step_by(batch) {
+        let end = (start + batch).min(split.len);
+        let (x, y) = split.range(start, end);
+        let logits = network.forward(x);
+        let loss: f32 = loss_fn.forward(logits.clone(), y.clone()).into_scalar();
+        loss_sum += loss as f64 * (end - start) as f64;
+        correct += count_correct(logits, y).into_scalar::<i64>();
+    }
+    let n = split.len.max(1) as f64;
+    (loss_sum / n, correct as f64 / n)
+}
+
+/// How many rows of `output` have their largest value at the label, as a one-element tensor
+/// (left on the device so the training loop reads it once per epoch).
+fn count_correct(output: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
+    output
+        .argmax(1)
+        .flatten::<1>(0, 1)
+        .equal(labels)
+        .int()
+        .sum()
+}

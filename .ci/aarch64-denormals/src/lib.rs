@@ -1,3 +1,3 @@
-//! kiln-core's flush-to-zero module, compiled on its own for a cross target.
-#[path = "../../../crates/core/src/kernels/denormals.rs"]
+//! kiln-kernels's flush-to-zero module, compiled on its own for a cross target.
+#[path = "../../../crates/kernels/src/denormals.rs"]
 pub mod denormals;

@@ -4,10 +4,8 @@
 //! [`data::Dataset`] + [`model::Network`] + optimizer ([`optim`]) -> [`train`] loop ->
 //! TensorBoard event files and console ([`log`]). Nothing downstream re-reads the TOML.
 
-// `unsafe` is allowed only where a module says so (`#[allow(unsafe_code)]` with the reason):
-// kernels/gemm.rs, kernels/batch_norm.rs, kernels/max_pool.rs, kernels/denormals.rs and two
-// functions of data/mod.rs; each block carries its safety argument.
-#![deny(unsafe_code)]
+// No `unsafe` here: the kernels that need it are the kiln-kernels crate.
+#![forbid(unsafe_code)]
 // Output goes through `say!`/`say_err!` (log/console.rs), which never panic on a closed pipe.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -19,7 +17,6 @@ pub mod error;
 pub mod files;
 pub mod infer;
 pub mod init;
-pub mod kernels;
 pub mod layers;
 pub mod log;
 pub mod model;

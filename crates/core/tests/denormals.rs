@@ -11,8 +11,8 @@ use std::path::Path;
 use kiln_core::checkpoint::Which;
 use kiln_core::config;
 use kiln_core::infer::Trained;
-use kiln_core::kernels::denormals;
 use kiln_core::train::{self, RunOptions};
+use kiln_kernels::denormals;
 
 /// A first layer that can never fire (weights -1e-30, bias -1 under ReLU: its gradients are
 /// exact zeros) trained by AdamW with lr 0.5 and weight decay 1: each step halves its weights

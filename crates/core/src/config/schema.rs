@@ -324,7 +324,7 @@ pub struct TrainConfig {
     /// Subnormal floats are flushed to zero and read as zero on every thread that computes
     /// (FTZ and DAZ), as TensorFlow's compute threads and `torch.set_flush_denormal(True)` do:
     /// on Intel cores each operation on a subnormal takes a microcode assist. `false` keeps
-    /// IEEE gradual underflow. See [`crate::kernels::denormals`].
+    /// IEEE gradual underflow. See [`kiln_kernels::denormals`].
     #[serde(default = "yes")]
     pub flush_denormals: bool,
 }

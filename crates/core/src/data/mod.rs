@@ -57,55 +57,21 @@ impl Inputs {
         }
     }
 
-    /// Appends the normalised values `range` to `out`, written once into reserved capacity;
-    /// large ranges (a full batch) in pieces on rayon's pool.
-    #[allow(unsafe_code)] // the values are written into reserved capacity, then `set_len`
+    /// Appends the normalised values `range` to `out`.
     pub fn extend_normalised(&self, range: std::ops::Range<usize>, out: &mut Vec<f32>) {
-        use rayon::prelude::*;
-        const PARALLEL_FROM: usize = 1 << 20;
-        const PIECE: usize = 1 << 16;
         match self {
             Inputs::Pixels { values, norm } => {
-                let values = &values[range];
-                let len = out.len();
-                out.reserve(values.len());
-                let spare = &mut out.spare_capacity_mut()[..values.len()];
-                if values.len() >= PARALLEL_FROM {
-                    spare
-                        .par_chunks_mut(PIECE)
-                        .zip(values.par_chunks(PIECE))
-                        .for_each(|(piece, values)| norm.write(values, piece));
-                } else {
-                    norm.write(values, spare);
-                }
-                // SAFETY: `write` sets every slot of the slice it is given, and the slices
-                // (the whole, or zipped pieces of equal lengths) tile the first
-                // `values.len()` slots of the spare capacity.
-                unsafe { out.set_len(len + values.len()) };
+                kiln_kernels::gather::extend_affine(out, &values[range], norm.scale, norm.offset)
             }
             Inputs::Floats(v) => out.extend_from_slice(&v[range]),
         }
     }
 
-    /// Asks the CPU to start loading the values `range` into its caches (a batch gathers rows
-    /// from all over a split that does not fit in them); a no-op elsewhere than x86-64.
-    #[allow(unsafe_code)] // the prefetch intrinsic, below
+    /// Asks the CPU to start loading the values `range` into its caches.
     pub fn prefetch(&self, range: std::ops::Range<usize>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            const LINE: usize = 64;
-            let (bytes, size) = match self {
-                Inputs::Pixels { values, .. } => (values.as_ptr().cast::<i8>(), 1),
-                Inputs::Floats(v) => (v.as_ptr().cast::<i8>(), 4),
-            };
-            let end = range.end.min(self.len()) * size;
-            for at in (range.start * size..end).step_by(LINE) {
-                // SAFETY: SSE, which the intrinsic requires, is part of every x86-64 CPU; a
-                // prefetch only hints the cache (it never faults or reads into the program),
-                // and `at` is inside the buffer anyway.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.wrapping_add(at)) };
-            }
+        match self {
+            Inputs::Pixels { values, .. } => kiln_kernels::gather::prefetch(values, range),
+            Inputs::Floats(v) => kiln_kernels::gather::prefetch(v, range),
         }
     }
 }
@@ -131,36 +97,6 @@ impl Affine {
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
         x * self.scale + self.offset
-    }
-
-    /// Writes `values` normalised into `out` (of the same length), vectorised with the widest
-    /// instructions this CPU has (the default build targets SSE2; AVX-512 does a 784-pixel row
-    /// in a few dozen instructions).
-    fn write(self, values: &[u8], out: &mut [std::mem::MaybeUninit<f32>]) {
-        assert_eq!(values.len(), out.len());
-        pulp::Arch::new().dispatch(WriteNormalised {
-            norm: self,
-            values,
-            out,
-        })
-    }
-}
-
-struct WriteNormalised<'a> {
-    norm: Affine,
-    values: &'a [u8],
-    out: &'a mut [std::mem::MaybeUninit<f32>],
-}
-
-impl pulp::WithSimd for WriteNormalised<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) {
-        let norm = self.norm;
-        for (o, &p) in self.out.iter_mut().zip(self.values) {
-            o.write(norm.apply(p as f32));
-        }
     }
 }
 

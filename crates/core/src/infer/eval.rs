@@ -7,9 +7,9 @@ use std::path::Path;
 use super::Trained;
 use crate::data::DeviceSplit;
 use crate::error::Result;
-use crate::kernels::denormals::FlushDenormals;
 use crate::log::{EventWriter, media};
 use crate::train::objective;
+use kiln_kernels::denormals::FlushDenormals;
 
 /// What evaluating a network on a split found.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::Trained;
 use super::preprocess::{self, Framed, SIDE};
 use crate::error::{Error, Result};
-use crate::kernels::denormals::FlushDenormals;
 use crate::log::{EventWriter, media};
+use kiln_kernels::denormals::FlushDenormals;
 
 /// One picture's result.
 #[derive(Debug, Clone, Serialize)]

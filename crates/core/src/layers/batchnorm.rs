@@ -11,8 +11,8 @@ use super::{
     Activation, Features, Layer, LayerKind, LayerModule, LayerPlan, TorchTensor, labelled,
 };
 use crate::init::InitConfig;
-use crate::kernels;
 use crate::problems::Problems;
+use kiln_kernels as kernels;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

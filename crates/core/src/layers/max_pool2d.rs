@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::size::{Size2, window};
 use super::{Activation, Features, Layer, LayerKind, LayerModule, LayerPlan, TorchTensor};
 use crate::init::InitConfig;
-use crate::kernels;
 use crate::problems::Problems;
+use kiln_kernels as kernels;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -21,9 +21,9 @@ use crate::checkpoint::Checkpoint;
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::kernels::denormals::FlushDenormals;
 use crate::model::{self, LayerPlan};
 use crate::optim::Schedule;
+use kiln_kernels::denormals::FlushDenormals;
 use run::Run;
 
 /// How a run is carried out (as opposed to what it trains, which is the config).

@@ -5,7 +5,7 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use kiln_core::kernels::dense::{self, Dims, Epilogue};
+use kiln_kernels::dense::{self, Dims, Epilogue};
 
 /// A layer's input, weight, bias and output gradient.
 type Layer = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Dims);

@@ -145,6 +145,7 @@ unsafe fn gemm_into(dst: *mut f32, dst_row: usize, accumulate: bool, lhs: Mat, r
 struct SharedDst(*mut f32);
 // SAFETY: only used by `parallel_gemm`, whose tasks write disjoint blocks.
 unsafe impl Send for SharedDst {}
+// SAFETY: as for `Send`: the tasks sharing it write disjoint blocks, and none reads.
 unsafe impl Sync for SharedDst {}
 
 impl SharedDst {

@@ -7,7 +7,15 @@
 //! `Tensor`s on a flex device, with or without autodiff, route to them. Any other backend
 //! keeps Burn's stock layers: [`enabled`] says which to use. The math is in plain functions
 //! over slices ([`dense`], [`batch_norm`], [`max_pool`], [`conv`]), each unit-tested against
-//! its definition.
+//! its definition. Beside them: [`gather`] (a batch's bytes normalised as they are copied) and
+//! [`denormals`] (flush-to-zero on the threads that train).
+
+// Every `unsafe` of the workspace (but the runner's allocator call) is in this crate, in the
+// modules that allow it below; each block says why it is sound (`SAFETY:`), which clippy checks.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+// Output goes to the caller; kernels never print.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod autodiff;
 #[allow(unsafe_code)] // the output written once into reserved capacity, then `set_len`
@@ -17,6 +25,8 @@ pub mod conv;
 pub mod denormals;
 pub mod dense;
 mod flex;
+#[allow(unsafe_code)] // a batch written once into reserved capacity; prefetch intrinsics
+pub mod gather;
 #[allow(unsafe_code)]
 mod gemm;
 #[allow(unsafe_code)] // outputs written once into reserved capacity, then `set_len`

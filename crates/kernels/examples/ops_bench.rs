@@ -68,15 +68,13 @@ fn main() {
         let d = x.slice(s![.., .., 1..;2, 1..;2]);
         a.max_pair(b).max_pair(c.max_pair(d))
     });
-    run("maxpool kiln kernel", &|x| {
-        kiln_core::kernels::max_pool2x2(x)
-    });
+    run("maxpool kiln kernel", &|x| kiln_kernels::max_pool2x2(x));
     let bn = BatchNormConfig::new(32).init(&ad);
     run("batchnorm kiln kernel", &|x| {
-        kiln_core::kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5, false).0
+        kiln_kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5, false).0
     });
     run("batchnorm+relu kiln kernel", &|x| {
-        kiln_core::kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5, true).0
+        kiln_kernels::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), 1e-5, true).0
     });
     run("batchnorm stock", &|x| bn.forward(x));
     run("batchnorm by reductions", &|x| {
@@ -101,7 +99,7 @@ fn main() {
     });
     time("conv kiln kernel fwd+bwd(weights)", || {
         let x = img.clone().autodiff();
-        let y = kiln_core::kernels::conv2d(
+        let y = kiln_kernels::conv2d(
             x,
             conv.weight.val(),
             conv.bias.as_ref().unwrap().val(),
@@ -113,7 +111,7 @@ fn main() {
         sync(gw);
     });
     time("conv kiln kernel fwd", || {
-        sync(kiln_core::kernels::conv2d(
+        sync(kiln_kernels::conv2d(
             img.clone(),
             conv.weight.val().inner(),
             conv.bias.as_ref().unwrap().val().inner(),
@@ -127,7 +125,7 @@ fn main() {
 /// The slice kernels alone, without Burn's graph around them.
 #[allow(dead_code)]
 fn raw() {
-    use kiln_core::kernels::{batch_norm, max_pool};
+    use kiln_kernels::{batch_norm, max_pool};
     let n = 64 * 32 * 28 * 28;
     let x: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)

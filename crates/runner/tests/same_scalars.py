@@ -5,7 +5,7 @@ A resumed run must have logged what an uninterrupted one did: same tags, same st
 once (the events a stopped process wrote after its checkpoint are cut), and the same training
 values to the bit. Test-set values may differ in the last bits of float32 (seen once, 3 ulp,
 under load, while the weights were identical): flex's inference path is not bit-stable
-across processes under load; see ARCHITECTURE.md.
+across processes under load (bench/NOTES.md has the history).
 """
 import sys
 

@@ -2,8 +2,8 @@
 //! memory (flex).
 //!
 //! Burn's optimizers compose tensor operations: Adam with L2 makes about fifteen passes over
-//! every parameter per step, each allocating a new tensor. At batch 64 that was about half of
-//! fc_adam_l2's step time (profiled with `perf`; see ARCHITECTURE.md). Here the parameter and
+//! every parameter per step, each allocating a new tensor (a large share of a small network's
+//! step: bench/NOTES.md has the profiles). Here the parameter and
 //! its gradient are read out once, the moments stay in kiln's own buffers, and one loop updates
 //! everything. The arithmetic is PyTorch's (`torch.optim.Adam`, `AdamW`, `SGD`, non-foreach),
 //! and a test checks it against Burn's optimizers step by step.
@@ -262,8 +262,8 @@ struct AdamStep {
 const ADAM_CHUNK: usize = 1 << 14;
 
 /// One chunk of the Adam update, run by [`pulp`] under the widest vector instructions the CPU
-/// has (AVX-512 on the reference machine; the default x86-64 build would use SSE2, four lanes,
-/// and the square root and division made the loop a fifth of an fc_adam_l2 step).
+/// has (the default x86-64 build would use SSE2, four lanes, and the square root and division
+/// are the loop's cost).
 struct AdamChunk<'a> {
     step: AdamStep,
     p: &'a mut [f32],

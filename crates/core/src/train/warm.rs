@@ -3,8 +3,8 @@
 //! A training step hands rayon a dozen small parallel pieces (each product split in two, the
 //! optimizer's chunks), with short serial stretches between them. An idle rayon worker
 //! yields to the OS a few dozen times and then sleeps; handing it the next piece then costs a
-//! futex wake-up, which on this project's VM is often longer than the piece (fc_adam_l2: about
-//! 0.7 ms a step, 10 parallel pieces). So for the length of a run each other worker runs a
+//! futex wake-up, which on a VM is often longer than the piece (bench/NOTES.md has the
+//! figures). So for the length of a run each other worker runs a
 //! poller that takes pieces as they appear and never sleeps, giving the OS its core back
 //! every few microseconds.
 
@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// CPU pause instructions between two looks at the other workers' queues: each look reads
-/// cache lines that the worker pushing and popping jobs writes. Measured against continuous
-/// looking, no difference beyond noise (fc_adam_l2 0.570 against 0.565 s/epoch); kept as the
-/// politer loop.
+/// cache lines that the worker pushing and popping jobs writes. No faster or slower than
+/// continuous looking (bench/NOTES.md); kept as the politer loop.
 const PAUSES_PER_POLL: u32 = 32;
 
 /// Poll rounds between yields of the core to the OS.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod files;
+pub mod folder_name;
 pub mod infer;
 pub mod init;
 pub mod layers;

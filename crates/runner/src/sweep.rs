@@ -289,7 +289,7 @@ fn sweep_name(path: &Path) -> String {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "sweep".into());
-    kiln_core::log::run_dir::folder_name_from(&name)
+    kiln_core::folder_name::from(&name)
 }
 
 fn run_one(

@@ -23,7 +23,7 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
 }
 
 fn check_name(p: &mut Problems, name: &str) {
-    let problem = crate::log::run_dir::folder_name_problem(name);
+    let problem = crate::folder_name::problem(name);
     p.check(problem.is_none(), "name", problem.unwrap_or_default());
 }
 

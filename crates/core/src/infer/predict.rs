@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::Trained;
 use super::preprocess::{self, Framed, SIDE};
 use crate::error::{Error, Result};
+use crate::layers::Yields;
 use crate::log::{EventWriter, media};
 use kiln_kernels::denormals::FlushDenormals;
 
@@ -64,15 +65,10 @@ pub fn predict(trained: &Trained, images: &[PathBuf], framed: &[Framed]) -> Vec<
     let logits = trained.network.forward(x);
     // The network's last layer may already be a softmax (or log-softmax with an NLL loss);
     // softmax of log-probabilities gives the probabilities back, of probabilities does not.
-    let probabilities = match trained
-        .config
-        .model
-        .layers
-        .last()
-        .map(|l| l.kind().activation())
-    {
-        Some(crate::layers::Activation::Softmax) => logits,
-        _ => softmax(logits, 1),
+    let last = trained.config.model.layers.last();
+    let probabilities = match last.map_or(Yields::Scores, |l| l.kind().activation().yields()) {
+        Yields::Probabilities => logits,
+        Yields::Scores | Yields::LogProbabilities => softmax(logits, 1),
     };
     let rows: Vec<f32> = probabilities
         .into_data()

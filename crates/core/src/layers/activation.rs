@@ -79,6 +79,21 @@ impl Activation {
         }
     }
 
+    /// What a network ending in this activation outputs, for the loss and `predict`.
+    pub fn yields(self) -> Yields {
+        match self {
+            Activation::Softmax => Yields::Probabilities,
+            Activation::LogSoftmax => Yields::LogProbabilities,
+            Activation::Identity
+            | Activation::Relu
+            | Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::Gelu
+            | Activation::LeakyRelu(_)
+            | Activation::Elu(_) => Yields::Scores,
+        }
+    }
+
     /// The activation called `name`, with `parameter` or its default.
     fn named(name: &str, parameter: Option<f64>) -> Option<Activation> {
         let plain = |a| parameter.is_none().then_some(a);
@@ -125,6 +140,17 @@ impl Activation {
             Activation::Elu(a) => format!("nn.ELU({a})"),
         })
     }
+}
+
+/// What a network's last activation makes of its outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Yields {
+    /// Unnormalised scores (logits).
+    Scores,
+    /// Each row sums to 1.
+    Probabilities,
+    /// Their logarithms.
+    LogProbabilities,
 }
 
 const LEAKY_SLOPE: f64 = 0.01;

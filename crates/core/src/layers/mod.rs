@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::init::InitConfig;
 use crate::problems::Problems;
 
-pub use activation::Activation;
+pub use activation::{Activation, Yields};
 pub use adaptive_avg_pool2d::AdaptiveAvgPool2d;
 pub use avg_pool2d::AvgPool2d;
 pub use batchnorm::Batchnorm;

@@ -1,63 +1,10 @@
-//! The run folder: `<root>/<experiment>/<run-id>/`, never reusing an existing one.
+//! The run folder: `<root>/<experiment>/<run-id>/`, never reusing an existing one. Its
+//! `<experiment>` part follows [`crate::folder_name`]'s rule (checked with the config).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-
-/// The longest folder name kiln makes from a name (file systems allow 255 bytes).
-pub const MAX_NAME_LEN: usize = 120;
-
-/// Why `name` cannot be a folder that kiln creates under the log root, if it cannot: the one
-/// rule for experiment names, sweep names and the run names made from grid values, so that
-/// nothing kiln writes can land outside `--logdir` (`..`, `/`, an empty name) or in a hidden
-/// folder.
-pub fn folder_name_problem(name: &str) -> Option<String> {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | ','));
-    if name.is_empty() || name.starts_with('.') || !plain {
-        Some(format!(
-            "{name:?} must be a plain folder name (letters, digits, `_ - . = ,`, not starting with `.`): it names a folder under the log root"
-        ))
-    } else if name.len() > MAX_NAME_LEN {
-        Some(format!(
-            "{:?}... is {} characters long; a folder name under the log root is at most {MAX_NAME_LEN}",
-            &name[..20],
-            name.len()
-        ))
-    } else {
-        None
-    }
-}
-
-/// `text` made into a folder name that [`folder_name_problem`] accepts: other characters
-/// become `_`, a leading `.` or an empty name gets a `_` before it, and a name too long is cut
-/// and ends with a hash of the whole, so that distinct texts stay distinct.
-pub fn folder_name_from(text: &str) -> String {
-    let mut name: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '=' | ',') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() || name.starts_with('.') {
-        name.insert(0, '_');
-    }
-    if name.len() > MAX_NAME_LEN {
-        // FNV-1a: a stable hash (std's `DefaultHasher` may change between Rust releases).
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        name.truncate(MAX_NAME_LEN - 17);
-        name.push_str(&format!("-{hash:016x}"));
-    }
-    name
-}
 
 /// Creates a fresh run folder under `root/name/`, named by the UTC start time
 /// (`2026-11-24_19-36-01`), with `-2`, `-3`, ... appended if that name is taken.
@@ -132,32 +79,6 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_549_000);
         assert_eq!(utc_stamp(t), "2026-11-24_19-36-40");
         assert_eq!(utc_stamp(UNIX_EPOCH), "1970-01-01_00-00-00");
-    }
-
-    #[test]
-    fn folder_names_stay_under_the_root() {
-        for bad in [
-            "",
-            "..",
-            "../x",
-            "/abs",
-            "a/b",
-            ".hidden",
-            "a b",
-            &"x".repeat(121),
-        ] {
-            assert!(folder_name_problem(bad).is_some(), "{bad:?}");
-            let made = folder_name_from(bad);
-            assert_eq!(folder_name_problem(&made), None, "{bad:?} -> {made:?}");
-        }
-        assert_eq!(folder_name_problem("std=0.1,lr=1.0"), None);
-        assert_eq!(folder_name_from("lr=0.1 x"), "lr=0.1_x");
-        let (a, b) = (
-            folder_name_from(&"y".repeat(200)),
-            folder_name_from(&"y".repeat(201)),
-        );
-        assert_ne!(a, b);
-        assert_eq!(a.len(), MAX_NAME_LEN);
     }
 
     #[test]

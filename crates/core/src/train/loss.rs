@@ -4,7 +4,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 
 use crate::config::Loss;
-use crate::layers::Activation;
+use crate::layers::{Activation, Yields};
 
 /// Keras clips probabilities to [EPS, 1 - EPS] before taking their log.
 const KERAS_EPSILON: f64 = 1e-7;
@@ -50,22 +50,24 @@ impl Objective {
     /// Why this loss does not suit a network ending in `last`, if it does not.
     pub fn mismatch(&self, last: Option<Activation>) -> Option<String> {
         let last = last.unwrap_or(Activation::Identity);
-        match (self.loss, last) {
-            (Loss::CrossEntropy, Activation::Softmax | Activation::LogSoftmax) => Some(format!(
+        let yields = last.yields();
+        match self.loss {
+            Loss::CrossEntropy => (yields != Yields::Scores).then(|| format!(
                 "the network ends with {last} but loss = \"cross_entropy\" applies log-softmax to its output itself; remove the {last} (keep logits), or use loss = \"{}\"",
-                if last == Activation::Softmax {
+                if yields == Yields::Probabilities {
                     "categorical_crossentropy"
                 } else {
                     "nll"
                 }
             )),
-            (Loss::Nll, l) if l != Activation::LogSoftmax => Some(format!(
-                "loss = \"nll\" expects log-probabilities, but the network ends with {l}; end with {{ type = \"log_softmax\" }} or use loss = \"cross_entropy\""
+            Loss::Nll => (yields != Yields::LogProbabilities).then(|| format!(
+                "loss = \"nll\" expects log-probabilities, but the network ends with {last}; end with {{ type = \"log_softmax\" }} or use loss = \"cross_entropy\""
             )),
-            (Loss::CategoricalCrossentropy, l) if l != Activation::Softmax => Some(format!(
-                "loss = \"categorical_crossentropy\" expects probabilities, but the network ends with {l}; end with activation = \"softmax\" or use loss = \"cross_entropy\""
+            Loss::CategoricalCrossentropy => (yields != Yields::Probabilities).then(|| format!(
+                "loss = \"categorical_crossentropy\" expects probabilities, but the network ends with {last}; end with activation = \"softmax\" or use loss = \"cross_entropy\""
             )),
-            _ => None,
+            // Regression onto one-hot targets: any output is a fair guess.
+            Loss::Mse => None,
         }
     }
 }

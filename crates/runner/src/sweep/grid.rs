@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use serde::Deserialize;
 
-use kiln_core::log::run_dir::{folder_name_from, folder_name_problem};
+use kiln_core::folder_name;
 
 use super::Job;
 
@@ -95,11 +95,11 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
         ));
     }
     let name = match sweep.name {
-        Some(name) => match folder_name_problem(&name) {
+        Some(name) => match folder_name::problem(&name) {
             Some(problem) => return Err(bad(format!("key `sweep.name`: {problem}"))),
             None => name,
         },
-        None => folder_name_from(
+        None => folder_name::from(
             &path
                 .file_stem()
                 .map_or("sweep".into(), |s| s.to_string_lossy()),
@@ -108,7 +108,7 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
     let jobs = combos
         .into_iter()
         .map(|combo| {
-            let run_name = folder_name_from(
+            let run_name = folder_name::from(
                 &combo
                     .iter()
                     .map(|(key, value)| {
@@ -307,7 +307,7 @@ mod tests {
         .unwrap();
         let (_, runs) = jobs(&file).unwrap();
         for run in runs {
-            assert_eq!(folder_name_problem(&run.label), None, "{}", run.label);
+            assert_eq!(folder_name::problem(&run.label), None, "{}", run.label);
         }
     }
 }

@@ -481,4 +481,79 @@ fn exported_weights_load_into_pytorch_and_predict_the_same() {
     let torch: Vec<Vec<u64>> = serde_json::from_str(stdout(&out).trim()).unwrap();
     let kiln: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
     assert_eq!(torch, kiln);
+    // Agreement on a network that learned something, not on one that answers one class.
+    let right: u64 = (0..10).map(|i| kiln[i][i]).sum();
+    assert!(right > 150, "{right} of 300 right: {kiln:?}");
+}
+
+/// The PyTorch module `export` generates from the layer list, with every layer kind and
+/// activation in it, predicts what kiln predicts.
+#[test]
+fn every_layer_kind_exports_to_a_pytorch_module_that_predicts_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = cnn_experiment(dir.path(), 6, 1500);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start = text.find("layers = [").unwrap();
+    let end = text[start..].find("]\n[optimizer]").unwrap() + start + 2;
+    let every_kind = r#"layers = [
+  { type = "reshape", shape = [1, 28, 28] },
+  { type = "conv2d", filters = 8, kernel = 3, padding = 1, activation = "leaky_relu(0.2)" },
+  { type = "conv2d", filters = 8, kernel = [3, 2], dilation = 2, groups = 2, bias = false, activation = "elu" },
+  { type = "batchnorm", activation = "relu" },
+  { type = "max_pool2d", kernel = 2 },
+  { type = "avg_pool2d", kernel = 3, stride = 1, padding = 1 },
+  { type = "adaptive_avg_pool2d", output = [6, 5] },
+  { type = "gelu" },
+  { type = "leaky_relu", slope = 0.1 },
+  { type = "elu", alpha = 0.5 },
+  { type = "identity" },
+  { type = "conv2d", filters = 32, kernel = 1, activation = "tanh" },
+  { type = "global_avg_pool2d" },
+  { type = "dropout", p = 0.1 },
+  { type = "linear", units = 32, activation = "relu" },
+  { type = "batchnorm" },
+  { type = "tanh" },
+  { type = "sigmoid" },
+  { type = "relu" },
+  { type = "flatten" },
+  { type = "linear", units = 10, in_features = 32 },
+  { type = "softmax" },
+]
+"#;
+    std::fs::write(
+        &file,
+        format!("{}{every_kind}{}", &text[..start], &text[end..]).replace(
+            "[train]\n",
+            "[train]\nloss = \"categorical_crossentropy\"\n",
+        ),
+    )
+    .unwrap();
+    let logs = dir.path().join("logs");
+    ok(&run_cmd(
+        dir.path(),
+        &[&s(&file), "--logdir", &s(&logs), "-q"],
+    ));
+    let run_dir = single_run(&logs.join("cnn"));
+    let eval = run_cmd(dir.path(), &["eval", &s(&run_dir), "--json"]);
+    ok(&eval);
+    let v: serde_json::Value = serde_json::from_str(stdout(&eval).trim()).unwrap();
+    ok(&run_cmd(dir.path(), &["export", &s(&run_dir)]));
+
+    let Some(python) = std::env::var_os("KILN_TORCH_PYTHON") else {
+        eprintln!(
+            "skipped the PyTorch check: set KILN_TORCH_PYTHON to a python with torch and safetensors (.ci/run does)"
+        );
+        return;
+    };
+    let out = run(std::process::Command::new(python)
+        .arg(script("torch_generated.py"))
+        .arg(run_dir.join("export/model.py"))
+        .arg(dir.path().join("data")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let torch: Vec<Vec<u64>> = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let kiln: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
+    assert_eq!(torch, kiln);
+    // Agreement on a network that learned something, not on one that answers one class.
+    let right: u64 = (0..10).map(|i| kiln[i][i]).sum();
+    assert!(right > 150, "{right} of 300 right: {kiln:?}");
 }

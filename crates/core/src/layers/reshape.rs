@@ -37,8 +37,14 @@ impl LayerKind for Reshape {
     fn build(&self, _: &[usize], _: &InitConfig, _: &Device) -> Layer {
         Op::layer(self.clone())
     }
-    fn torch(&self, _: &[usize]) -> Option<String> {
-        Some(format!("nn.Unflatten(1, {:?})", self.shape))
+    /// kiln flattens each example before giving it the new shape; torch's `Unflatten` needs
+    /// that flat input.
+    fn torch(&self, input: &[usize]) -> Option<String> {
+        let unflatten = format!("nn.Unflatten(1, {:?})", self.shape);
+        Some(match input {
+            [_] => unflatten,
+            _ => format!("nn.Sequential(nn.Flatten(), {unflatten})"),
+        })
     }
     fn activation(&self) -> Activation {
         Activation::Identity

@@ -71,7 +71,7 @@ impl<'o> Run<'o> {
             input,
             plans,
             device,
-            schedule,
+            mut schedule,
             ..
         } = prepared;
         let (dir, log) = match &resume {
@@ -91,7 +91,6 @@ impl<'o> Run<'o> {
             &config.optimizer,
             crate::backend::host_memory(config.backend),
         );
-        let mut schedule = schedule;
         let (network, optimizer, progress) = match resume {
             Some(r) => restore(network, optimizer, &mut schedule, r.checkpoint)?,
             None => (network, optimizer, Progress::default()),
@@ -413,6 +412,7 @@ fn restore(
     schedule: &mut Schedule,
     c: Checkpoint,
 ) -> Result<(Network, optim::Optimizer, Progress)> {
+    let position = c.position();
     let network = checkpoint::load_network(network, c.model).map_err(|e| {
         Error::Data(format!(
             "the checkpoint's weights do not fit this network: {e}"
@@ -423,16 +423,10 @@ fn restore(
     for _ in 0..c.epochs_done {
         schedule.next_epoch();
     }
-    let position = Position {
-        epochs_done: c.epochs_done,
-        steps_into_epoch: c.steps_into_epoch,
-        global_step: c.global_step,
-        partial: c.partial,
-    };
     let progress = Progress {
+        position,
         history: c.history,
         best: c.best,
-        position,
     };
     Ok((network, optimizer, progress))
 }

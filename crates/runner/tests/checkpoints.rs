@@ -435,6 +435,44 @@ fn predict_recognises_enlarged_inverted_rgb_digits_and_shows_what_it_saw() {
     assert_user_error(&out, &["missing.png"]);
 }
 
+/// Trains the experiment `file` and exports it; returns its run folder, `runner eval`'s
+/// confusion matrix and what `runner export` printed.
+fn train_eval_export(dir: &Path, file: &Path) -> (PathBuf, Vec<Vec<u64>>, String) {
+    let logs = dir.join("logs");
+    ok(&run_cmd(dir, &[&s(file), "--logdir", &s(&logs), "-q"]));
+    let run_dir = single_run(&logs.join("cnn"));
+    let eval = run_cmd(dir, &["eval", &s(&run_dir), "--json"]);
+    ok(&eval);
+    let v: serde_json::Value = serde_json::from_str(stdout(&eval).trim()).unwrap();
+    let kiln = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
+    let export = run_cmd(dir, &["export", &s(&run_dir)]);
+    ok(&export);
+    assert!(run_dir.join("export/model.safetensors").is_file());
+    assert!(run_dir.join("export/model.py").is_file());
+    (run_dir, kiln, stdout(&export))
+}
+
+/// PyTorch classifies the synthetic test set in `dir` with `model` (weights, or the generated
+/// module) as kiln did, on a network that learned something rather than one that answers one
+/// class. Skipped without `KILN_TORCH_PYTHON`.
+fn assert_pytorch_agrees(dir: &Path, model: &Path, kiln: &[Vec<u64>]) {
+    let right: u64 = (0..10).map(|i| kiln[i][i]).sum();
+    assert!(right > 150, "{right} of 300 right: {kiln:?}");
+    let Some(python) = std::env::var_os("KILN_TORCH_PYTHON") else {
+        eprintln!(
+            "skipped the PyTorch check: set KILN_TORCH_PYTHON to a python with torch and safetensors (.ci/run does)"
+        );
+        return;
+    };
+    let out = run(std::process::Command::new(python)
+        .arg(script("torch_export.py"))
+        .arg(model)
+        .arg(dir.join("data")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let torch: Vec<Vec<u64>> = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(torch, kiln);
+}
+
 /// The exported weights in a torch module written by hand give the predictions kiln gives.
 #[test]
 fn exported_weights_load_into_pytorch_and_predict_the_same() {
@@ -447,43 +485,13 @@ fn exported_weights_load_into_pytorch_and_predict_the_same() {
         text.replace("  { type = \"dropout\", p = 0.3 },\n", ""),
     )
     .unwrap();
-    let logs = dir.path().join("logs");
-    ok(&run_cmd(
-        dir.path(),
-        &[&s(&file), "--logdir", &s(&logs), "-q"],
-    ));
-    let run_dir = single_run(&logs.join("cnn"));
-    let eval = run_cmd(dir.path(), &["eval", &s(&run_dir), "--json"]);
-    ok(&eval);
-    let v: serde_json::Value = serde_json::from_str(stdout(&eval).trim()).unwrap();
-
-    let out = run_cmd(dir.path(), &["export", &s(&run_dir)]);
-    ok(&out);
-    let model = run_dir.join("export/model.safetensors");
-    assert!(model.is_file() && run_dir.join("export/model.py").is_file());
+    let (run_dir, kiln, printed) = train_eval_export(dir.path(), &file);
     assert!(
-        stdout(&out).contains("1.running_var") && stdout(&out).contains("5.weight"),
-        "{}",
-        stdout(&out)
+        printed.contains("1.running_var") && printed.contains("5.weight"),
+        "{printed}"
     );
-
-    let Some(python) = std::env::var_os("KILN_TORCH_PYTHON") else {
-        eprintln!(
-            "skipped the PyTorch check: set KILN_TORCH_PYTHON to a python with torch and safetensors (.ci/run does)"
-        );
-        return;
-    };
-    let out = run(std::process::Command::new(python)
-        .arg(script("torch_export.py"))
-        .arg(&model)
-        .arg(dir.path().join("data")));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let torch: Vec<Vec<u64>> = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let kiln: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
-    assert_eq!(torch, kiln);
-    // Agreement on a network that learned something, not on one that answers one class.
-    let right: u64 = (0..10).map(|i| kiln[i][i]).sum();
-    assert!(right > 150, "{right} of 300 right: {kiln:?}");
+    let weights = run_dir.join("export/model.safetensors");
+    assert_pytorch_agrees(dir.path(), &weights, &kiln);
 }
 
 /// The PyTorch module `export` generates from the layer list, with every layer kind and
@@ -528,32 +536,6 @@ fn every_layer_kind_exports_to_a_pytorch_module_that_predicts_the_same() {
         ),
     )
     .unwrap();
-    let logs = dir.path().join("logs");
-    ok(&run_cmd(
-        dir.path(),
-        &[&s(&file), "--logdir", &s(&logs), "-q"],
-    ));
-    let run_dir = single_run(&logs.join("cnn"));
-    let eval = run_cmd(dir.path(), &["eval", &s(&run_dir), "--json"]);
-    ok(&eval);
-    let v: serde_json::Value = serde_json::from_str(stdout(&eval).trim()).unwrap();
-    ok(&run_cmd(dir.path(), &["export", &s(&run_dir)]));
-
-    let Some(python) = std::env::var_os("KILN_TORCH_PYTHON") else {
-        eprintln!(
-            "skipped the PyTorch check: set KILN_TORCH_PYTHON to a python with torch and safetensors (.ci/run does)"
-        );
-        return;
-    };
-    let out = run(std::process::Command::new(python)
-        .arg(script("torch_generated.py"))
-        .arg(run_dir.join("export/model.py"))
-        .arg(dir.path().join("data")));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let torch: Vec<Vec<u64>> = serde_json::from_str(stdout(&out).trim()).unwrap();
-    let kiln: Vec<Vec<u64>> = serde_json::from_value(v["confusion_matrix"].clone()).unwrap();
-    assert_eq!(torch, kiln);
-    // Agreement on a network that learned something, not on one that answers one class.
-    let right: u64 = (0..10).map(|i| kiln[i][i]).sum();
-    assert!(right > 150, "{right} of 300 right: {kiln:?}");
+    let (run_dir, kiln, _) = train_eval_export(dir.path(), &file);
+    assert_pytorch_agrees(dir.path(), &run_dir.join("export/model.py"), &kiln);
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::features::flat;
 use super::size::{Size2, check_at_least_one, check_positive, conv_out, image, product};
 use super::{
-    Activation, Features, Layer, LayerKind, LayerModule, LayerPlan, TorchTensor, labelled,
+    Activation, Features, Layer, LayerKind, LayerModule, LayerPlan, TorchTensor, labelled, py_bool,
 };
 use crate::init::{self, InitConfig, LayerInit, initializer};
 use crate::problems::Problems;
@@ -152,7 +152,7 @@ impl LayerKind for Conv2d {
             self.padding.py(),
             self.dilation.py(),
             self.groups,
-            if self.bias { "True" } else { "False" }
+            py_bool(self.bias)
         ))
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::features::flat;
 use super::size::{check_at_least_one, product};
 use super::{
-    Activation, Features, Layer, LayerKind, LayerModule, LayerPlan, TorchTensor, labelled,
+    Activation, Features, Layer, LayerKind, LayerModule, LayerPlan, TorchTensor, labelled, py_bool,
 };
 use crate::init::{self, InitConfig, LayerInit, initializer};
 use crate::problems::Problems;
@@ -97,7 +97,7 @@ impl LayerKind for Linear {
             "nn.Linear({}, {}, bias={})",
             input.iter().product::<usize>(),
             self.units,
-            if self.bias { "True" } else { "False" }
+            py_bool(self.bias)
         ))
     }
 

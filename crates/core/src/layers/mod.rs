@@ -103,6 +103,11 @@ fn labelled(name: &str, activation: Activation) -> String {
     }
 }
 
+/// A Python boolean, for the torch modules of [`LayerKind::torch`].
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
 /// The registry of kinds: `type` name => variant(spec type). Generates [`LayerSpec`] (serde
 /// picks the variant by `type`), its `type` names and the dispatch to [`LayerKind`].
 macro_rules! kinds {

@@ -11,6 +11,10 @@ use crate::log::{EventWriter, media};
 use crate::train::objective;
 use kiln_kernels::denormals::FlushDenormals;
 
+/// The confusion matrix's tags: one tag holds one kind of summary, or TensorBoard shows neither.
+pub const CONFUSION_TABLE: &str = "eval/confusion_matrix/table";
+pub const CONFUSION_IMAGE: &str = "eval/confusion_matrix/image";
+
 /// What evaluating a network on a split found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
@@ -171,12 +175,12 @@ pub fn write_tensorboard(
         }
     }
     writer.summary(
-        media::text("eval/confusion_matrix", &eval.confusion_markdown()),
+        media::text(CONFUSION_TABLE, &eval.confusion_markdown()),
         epoch,
     )?;
     let (pixels, side) = eval.confusion_image(24);
     writer.summary(
-        media::image("eval/confusion_matrix", &pixels, side, side, 3)?,
+        media::image(CONFUSION_IMAGE, &pixels, side, side, 3)?,
         epoch,
     )?;
     writer.flush()?;

@@ -81,6 +81,26 @@ pub struct LayerPlan {
 }
 
 impl LayerPlan {
+    /// The layer's name in TensorBoard (histogram tags, graph nodes): `01_linear_sigmoid` for
+    /// `model.layers[1]`, labelled "linear + sigmoid", numbered from 0 as the config's list,
+    /// error messages and `runner inspect` number it; characters TensorBoard's tag filter
+    /// would trip on become `_`.
+    pub fn tag(&self, index: usize) -> String {
+        let cleaned: String = self
+            .label
+            .replace(" + ", "_")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{index:02}_{}", cleaned.trim_end_matches('_'))
+    }
+
     /// A layer without parameters from `input` to `output`.
     pub fn reshaping(label: impl Into<String>, input: &[usize], output: Vec<usize>) -> Self {
         LayerPlan {

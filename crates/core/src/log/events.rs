@@ -4,7 +4,11 @@
 //! protos. Its own `SummaryWriter` writes from a thread that panics on any I/O error, so kiln
 //! owns the file: writes are buffered, errors come back as [`Error::Io`], and `flush` is called
 //! at every epoch end so that TensorBoard sees each epoch as it finishes.
+//!
+//! One tag, one kind: a writer refuses a value whose plugin differs from the one its tag was
+//! first written with (see [`super::plugin`]).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -15,12 +19,15 @@ use tensorboard_proto::event::Event;
 use tensorboard_proto::summary::Summary;
 use tensorboard_rs::record_writer::RecordWriter;
 
+use super::plugin::{self, Plugin};
 use crate::error::{Error, Result};
 
 /// One `events.out.tfevents.*` file in one folder (a TensorBoard "run").
 pub struct EventWriter {
     path: PathBuf,
     records: RecordWriter<BufWriter<File>>,
+    /// The plugin each tag written so far belongs to.
+    kinds: HashMap<String, String>,
 }
 
 impl EventWriter {
@@ -43,6 +50,7 @@ impl EventWriter {
         let mut writer = EventWriter {
             path,
             records: RecordWriter::new(BufWriter::new(file)),
+            kinds: HashMap::new(),
         };
         let mut version = Event::new();
         version.set_wall_time(now);
@@ -79,6 +87,7 @@ impl EventWriter {
         Ok(EventWriter {
             path: path.to_path_buf(),
             records: RecordWriter::new(BufWriter::new(file)),
+            kinds: HashMap::new(),
         })
     }
 
@@ -96,15 +105,53 @@ impl EventWriter {
 
     /// Appends a scalar at `step`.
     pub fn scalar(&mut self, tag: &str, value: f32, step: usize) -> Result<()> {
-        self.summary(tensorboard_rs::summary::scalar(tag, value), step)
+        let mut v = Plugin::Scalars.value(tag, vec![]);
+        // The legacy `simple_value` field: both TensorBoard's server and its legacy
+        // `EventAccumulator` read it as a scalar.
+        v.set_simple_value(value);
+        let mut summary = Summary::new();
+        summary.mut_value().push(v);
+        self.summary(summary, step)
     }
 
     /// Appends any summary at `step`.
     pub fn summary(&mut self, summary: Summary, step: usize) -> Result<()> {
+        for value in summary.get_value() {
+            let kind = plugin::of(value);
+            match self.kinds.get(value.get_tag()) {
+                Some(first) if first != kind => {
+                    return Err(Error::Run(format!(
+                        "bug: the tag {} of {} was written as {first} and now as {kind}; TensorBoard would show neither",
+                        value.get_tag(),
+                        self.path.display()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    self.kinds.insert(value.get_tag().into(), kind.into());
+                }
+            }
+        }
         let mut event = Event::new();
         event.set_wall_time(wall_time());
         event.set_step(step as i64);
         event.set_summary(summary);
+        self.write(&event)
+    }
+
+    /// Appends a network graph (the Graphs tab), as TensorFlow writes one: an event whose
+    /// `graph_def` holds a serialised `GraphDef`.
+    pub fn graph(&mut self, graph: &tensorboard_proto::graph::GraphDef) -> Result<()> {
+        let bytes = graph.write_to_bytes().map_err(|e| {
+            Error::io(
+                "cannot encode the graph for",
+                &self.path,
+                std::io::Error::other(e),
+            )
+        })?;
+        let mut event = Event::new();
+        event.set_wall_time(wall_time());
+        event.set_graph_def(bytes);
         self.write(&event)
     }
 

@@ -6,6 +6,8 @@
 
 use tensorboard_proto::summary::Summary;
 
+use super::plugin::Plugin;
+
 /// Buckets per histogram: enough to show saturation at 0 and 1, few enough to keep event files
 /// small when every epoch is logged.
 pub const BUCKETS: usize = 30;
@@ -13,6 +15,15 @@ pub const BUCKETS: usize = 30;
 /// A histogram summary of `values` tagged `tag`. Non-finite values are left out (a diverged run
 /// stops on its loss first); an empty input gives an empty histogram.
 pub fn summary(tag: &str, values: &[f32]) -> Summary {
+    let mut summary = buckets(tag, values);
+    for value in summary.mut_value().iter_mut() {
+        value.set_metadata(Plugin::Histograms.metadata(vec![]));
+    }
+    summary
+}
+
+/// The legacy `histo` value (which both the server and the legacy reader understand).
+fn buckets(tag: &str, values: &[f32]) -> Summary {
     let finite = values.iter().copied().filter(|v| v.is_finite());
     let (mut min, mut max, mut num, mut sum, mut sum_squares) =
         (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0.0);

@@ -9,9 +9,12 @@ use protobuf::Message;
 use protobuf::well_known_types::Value;
 use tensorboard_proto::api::Status;
 use tensorboard_proto::plugin_hparams::{HParamsPluginData, SessionEndInfo, SessionStartInfo};
-use tensorboard_proto::summary::{
-    Summary, Summary_Value, SummaryMetadata, SummaryMetadata_PluginData,
-};
+use tensorboard_proto::summary::Summary;
+use tensorboard_proto::tensor::TensorProto;
+use tensorboard_proto::tensor_shape::TensorShapeProto_Dim;
+use tensorboard_proto::types::DataType;
+
+use super::plugin::Plugin;
 
 use crate::config::ExperimentConfig;
 
@@ -101,14 +104,16 @@ fn to_proto(value: &toml::Value) -> Value {
 }
 
 fn summary(tag: &str, data: &HParamsPluginData) -> Summary {
-    let mut plugin = SummaryMetadata_PluginData::new();
-    plugin.set_plugin_name("hparams".into());
-    plugin.set_content(data.write_to_bytes().unwrap_or_default());
-    let mut metadata = SummaryMetadata::new();
-    metadata.set_plugin_data(plugin);
-    let mut value = Summary_Value::new();
-    value.set_tag(tag.into());
-    value.set_metadata(metadata);
+    let content = data.write_to_bytes().unwrap_or_default();
+    let mut value = Plugin::HParams.value(tag, content);
+    // The plugin reads only the metadata; a tensor-class value still needs a tensor, and
+    // TensorBoard's own hparams summaries carry this one (float, shape [0]).
+    let mut null = TensorProto::new();
+    null.set_dtype(DataType::DT_FLOAT);
+    let mut dim = TensorShapeProto_Dim::new();
+    dim.set_size(0);
+    null.mut_tensor_shape().mut_dim().push(dim);
+    value.set_tensor(null);
     let mut summary = Summary::new();
     summary.mut_value().push(value);
     summary

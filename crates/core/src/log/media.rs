@@ -4,28 +4,36 @@
 
 use image::{ImageEncoder, codecs::png::PngEncoder};
 use protobuf::RepeatedField;
-use tensorboard_proto::summary::{
-    Summary, Summary_Image, Summary_Value, SummaryMetadata, SummaryMetadata_PluginData,
-};
+use tensorboard_proto::summary::{Summary, Summary_Image, Summary_Value};
 use tensorboard_proto::tensor::TensorProto;
 use tensorboard_proto::types::DataType;
 
+use super::plugin::Plugin;
 use crate::error::{Error, Result};
 
 /// A Markdown text shown in TensorBoard's Text dashboard under `tag`.
 pub fn text(tag: &str, markdown: &str) -> Summary {
-    let mut plugin = SummaryMetadata_PluginData::new();
-    plugin.set_plugin_name("text".into());
-    let mut metadata = SummaryMetadata::new();
-    metadata.set_plugin_data(plugin);
     let mut tensor = TensorProto::new();
     tensor.set_dtype(DataType::DT_STRING);
     tensor.mut_string_val().push(markdown.as_bytes().to_vec());
-    let mut value = Summary_Value::new();
-    value.set_tag(tag.into());
-    value.set_metadata(metadata);
+    let mut value = Plugin::Text.value(tag, vec![]);
     value.set_tensor(tensor);
     one(value)
+}
+
+/// The tag of a run's resolved config in the Text tab.
+pub const CONFIG_TAG: &str = "config";
+
+/// A run's resolved config (the text of its `config.toml`) for the Text tab, as a TOML code
+/// block under [`CONFIG_TAG`].
+pub fn config_text(toml: &str) -> Summary {
+    let fence = if toml.contains("```") { "~~~" } else { "```" };
+    text(
+        CONFIG_TAG,
+        &format!(
+            "The resolved config of this run (`config.toml` in its folder):\n\n{fence}toml\n{toml}{fence}\n"
+        ),
+    )
 }
 
 /// An 8-bit grayscale (`channels` 1) or RGB (3) image, row-major, shown under `tag`.
@@ -43,8 +51,8 @@ pub fn image(tag: &str, pixels: &[u8], width: u32, height: u32, channels: u8) ->
     img.set_height(height as i32);
     img.set_colorspace(channels as i32);
     img.set_encoded_image_string(png);
-    let mut value = Summary_Value::new();
-    value.set_tag(tag.into());
+    // The legacy `image` field, which both the server and the legacy reader understand.
+    let mut value = Plugin::Images.value(tag, vec![]);
     value.set_image(img);
     Ok(one(value))
 }

@@ -3,9 +3,11 @@
 
 pub mod console;
 pub mod events;
+pub mod graph;
 pub mod histogram;
 pub mod hparams;
 pub mod media;
+pub mod plugin;
 pub mod run_dir;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! [`planned`]), built as one Burn module ([`network`]), counted ([`summary`]) and checked
 //! against the machine's memory ([`memory`]). What each layer does is in [`crate::layers`].
 
+pub mod graph;
 pub mod memory;
 pub mod network;
 mod planned;

@@ -3,7 +3,7 @@
 //! units show up as mass piling at 0 and 1 in TensorBoard's Histograms tab.
 //!
 //! Tags: `weights/<NN>_<layer>/{weight,bias}` and `activations/<NN>_<layer>/{pre,post}`, where
-//! `NN` is the layer's position from 1 and `<layer>` its label in `runner inspect`
+//! `NN` is the layer's position from 0 and `<layer>` its label in `runner inspect`
 //! (`02_linear_sigmoid`). The step is the epoch; epoch 0 is the network as initialised.
 
 use burn::tensor::Tensor;
@@ -41,23 +41,10 @@ pub fn write(
     writer.flush()
 }
 
-/// `01_linear_sigmoid` for `model.layers[1]`, labelled "linear + sigmoid" by the planner:
-/// numbered from 0 as the config's list, error messages and `runner inspect` number it;
-/// characters TensorBoard's tag filter would trip on become `_`.
 fn layer_name(index: usize, plans: &[LayerPlan]) -> String {
-    let label = plans.get(index).map_or("layer", |p| p.label.as_str());
-    let cleaned: String = label
-        .replace(" + ", "_")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{index:02}_{}", cleaned.trim_end_matches('_'))
+    plans
+        .get(index)
+        .map_or_else(|| format!("{index:02}_layer"), |p| p.tag(index))
 }
 
 fn host(values: Tensor<1>) -> Vec<f32> {

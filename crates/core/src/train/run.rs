@@ -75,7 +75,7 @@ impl<'o> Run<'o> {
             ..
         } = prepared;
         let (dir, log) = match &resume {
-            None => start_folder(&config, options)?,
+            None => start_folder(&config, options, &input, &plans)?,
             Some(r) => resume_folder(&config, r)?,
         };
         let seed = config.seed.unwrap_or(0);
@@ -431,13 +431,24 @@ fn restore(
     Ok((network, optimizer, progress))
 }
 
-/// A new run's folder: `config.toml`, the event files and the HParams session start.
-fn start_folder(config: &ExperimentConfig, options: &RunOptions) -> Result<(PathBuf, RunLog)> {
+/// A new run's folder: `config.toml`, the event files, and what TensorBoard shows of the run
+/// before it trains: the HParams session start, the config (Text tab) and the network's graph
+/// (Graphs tab, in `train/` as Keras puts it).
+fn start_folder(
+    config: &ExperimentConfig,
+    options: &RunOptions,
+    input: &[usize],
+    plans: &[crate::model::LayerPlan],
+) -> Result<(PathBuf, RunLog)> {
     let dir = run_dir::create(&options.log_root, &config.name)?;
     let config_path = dir.join("config.toml");
-    std::fs::write(&config_path, config::to_toml(config))
-        .map_err(|e| Error::io("cannot write", &config_path, e))?;
+    let toml = config::to_toml(config);
+    std::fs::write(&config_path, &toml).map_err(|e| Error::io("cannot write", &config_path, e))?;
     let mut log = RunLog::create(&dir)?;
+    log.session
+        .summary(crate::log::media::config_text(&toml), 0)?;
+    let nodes = crate::model::graph::nodes(input, &config.model.layers, plans);
+    log.train.graph(&crate::log::graph::graph_def(&nodes))?;
     let mut keys: Vec<String> = crate::log::hparams::BASE_KEYS
         .iter()
         .map(|k| k.to_string())

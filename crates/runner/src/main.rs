@@ -97,6 +97,10 @@ enum Command {
         /// Use a --checkpoint file of another run, writing into this run's folders.
         #[arg(long)]
         force: bool,
+        /// Project the penultimate layer's outputs of the first N test examples in
+        /// TensorBoard's Projector tab (0: none).
+        #[arg(long, value_name = "N", default_value_t = kiln_core::infer::embeddings::DEFAULT_COUNT)]
+        embeddings: usize,
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
@@ -186,8 +190,10 @@ fn main() -> ExitCode {
             run_dir,
             checkpoint,
             force,
+            embeddings,
             json,
-        }) => use_run::eval(&use_run(run_dir, checkpoint, *force), *json).map(|()| true),
+        }) => use_run::eval(&use_run(run_dir, checkpoint, *force), *embeddings, *json)
+            .map(|()| true),
         Some(Command::Predict {
             run_dir,
             images,

@@ -25,15 +25,16 @@ fn load(run: &UseRun) -> Result<Trained, Error> {
 
 /// The figures are printed even when the run folder cannot take the TensorBoard file
 /// (read-only): that is a warning, not a reason to lose them.
-fn tensorboard_or_warn(written: Result<PathBuf, Error>) -> Option<PathBuf> {
+fn tensorboard_or_warn<T>(written: Result<T, Error>) -> Option<T> {
     written
         .inspect_err(|e| kiln_core::say_err!("warning: nothing written to TensorBoard: {e}"))
         .ok()
 }
 
-pub fn eval(run: &UseRun, json: bool) -> Result<(), Error> {
+pub fn eval(run: &UseRun, embeddings: usize, json: bool) -> Result<(), Error> {
     let trained = load(run)?;
     let dataset = kiln_core::data::load(&trained.config.data, !json)?;
+    kiln_core::infer::embeddings::check(&dataset.shape, embeddings.min(dataset.test.len()))?;
     let split = DeviceSplit::upload(dataset.test.clone(), dataset.features(), &trained.device);
     let result = eval::evaluate(
         &trained,
@@ -46,6 +47,18 @@ pub fn eval(run: &UseRun, json: bool) -> Result<(), Error> {
         &result,
         trained.epochs_done,
     ));
+    let projector = match events {
+        Some(_) => tensorboard_or_warn(kiln_core::infer::embeddings::write(
+            &trained,
+            &dataset.test,
+            &split,
+            &dataset.shape,
+            embeddings,
+            &run.run_dir.join("eval"),
+        ))
+        .flatten(),
+        None => None,
+    };
     if json {
         let value = serde_json::json!({
             "checkpoint": trained.checkpoint,
@@ -55,6 +68,8 @@ pub fn eval(run: &UseRun, json: bool) -> Result<(), Error> {
             "accuracy": result.accuracy,
             "per_class_accuracy": result.per_class(),
             "confusion_matrix": result.confusion,
+            "events": events,
+            "projector": projector,
         });
         kiln_core::say!("{value}");
         return Ok(());
@@ -71,6 +86,13 @@ pub fn eval(run: &UseRun, json: bool) -> Result<(), Error> {
     kiln_core::log::console::print(&result.confusion_text());
     if let Some(events) = events {
         kiln_core::say!("\nwritten to TensorBoard: {}", events.display());
+    }
+    if let Some(projector) = projector {
+        kiln_core::say!(
+            "embeddings of the first {} test examples, for the Projector tab: {}",
+            embeddings.min(result.examples),
+            projector.display()
+        );
     }
     Ok(())
 }

@@ -182,6 +182,15 @@ pub struct ModelConfig {
     pub params: Option<toml::Table>,
 }
 
+impl ModelConfig {
+    /// What the network outputs, by its last layer's activation (scores without layers).
+    pub fn yields(&self) -> crate::layers::Yields {
+        self.layers.last().map_or(crate::layers::Yields::Scores, |l| {
+            l.kind().activation().yields()
+        })
+    }
+}
+
 /// `[optimizer]`, chosen by `kind`. Defaults are `torch.optim`'s.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -445,6 +454,10 @@ pub struct LogConfig {
     /// How many test examples (the first ones) the activation histograms are taken over.
     #[serde(default = "histogram_examples")]
     pub histogram_examples: usize,
+    /// Write precision–recall curves per class on the test set every N epochs and at the
+    /// last (0: never; `runner eval` always writes them).
+    #[serde(default)]
+    pub pr_curves_every: usize,
 }
 
 /// `[checkpoint]`: what is saved under the run folder's `checkpoints/`, to resume a run or
@@ -505,6 +518,7 @@ impl Default for LogConfig {
             batch_loss_every: 1,
             histograms_every: 0,
             histogram_examples: histogram_examples(),
+            pr_curves_every: 0,
         }
     }
 }

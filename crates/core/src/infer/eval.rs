@@ -7,6 +7,7 @@ use std::path::Path;
 use super::Trained;
 use crate::data::DeviceSplit;
 use crate::error::Result;
+use crate::log::pr_curve::PrCounts;
 use crate::log::{EventWriter, media};
 use crate::train::objective;
 use kiln_kernels::denormals::FlushDenormals;
@@ -23,6 +24,8 @@ pub struct Evaluation {
     pub accuracy: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<u64>>,
+    /// Per class, the counts behind its precision–recall curve.
+    pub pr: PrCounts,
 }
 
 impl Evaluation {
@@ -129,6 +132,8 @@ pub fn evaluate(
     let loss_fn = objective(&trained.config);
     let k = trained.classes;
     let mut confusion = vec![vec![0u64; k]; k];
+    let mut pr = PrCounts::new(k);
+    let yields = trained.config.model.yields();
     let mut loss_sum = 0.0f64;
     for start in (0..split.len).step_by(batch.max(1)) {
         let end = (start + batch).min(split.len);
@@ -136,6 +141,11 @@ pub fn evaluate(
         let logits = trained.network.forward(x);
         let loss: f32 = loss_fn.forward(logits.clone(), y).into_scalar();
         loss_sum += loss as f64 * (end - start) as f64;
+        let probabilities = yields.probabilities(logits.clone()).into_data();
+        pr.add(
+            &probabilities.try_to_vec::<f32>().unwrap_or_default(),
+            &labels[start..end],
+        );
         let predicted = logits.argmax(1).flatten::<1>(0, 1).into_data();
         let predicted: Vec<i64> = predicted
             .convert::<i64>()
@@ -156,11 +166,13 @@ pub fn evaluate(
         loss: loss_sum / n as f64,
         accuracy: correct as f64 / n as f64,
         confusion,
+        pr,
     }
 }
 
 /// Writes `eval` to a new event file in `run_dir/eval/`, at the checkpoint's epoch: scalars
-/// (loss, accuracy, each class's accuracy), the confusion matrix as Markdown and as an image.
+/// (loss, accuracy, each class's accuracy), the confusion matrix as Markdown and as an image,
+/// and each class's precision–recall curve.
 pub fn write_tensorboard(
     run_dir: &Path,
     eval: &Evaluation,
@@ -183,6 +195,9 @@ pub fn write_tensorboard(
         media::image(CONFUSION_IMAGE, &pixels, side, side, 3)?,
         epoch,
     )?;
+    for summary in eval.pr.summaries() {
+        writer.summary(summary, epoch)?;
+    }
     writer.flush()?;
     Ok(writer.path().to_path_buf())
 }

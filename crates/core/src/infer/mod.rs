@@ -2,6 +2,7 @@
 //! ([`eval`]), classify a user's pictures ([`predict`], [`preprocess`]), export its weights
 //! for PyTorch ([`export`]).
 
+pub mod embeddings;
 pub mod eval;
 pub mod export;
 pub mod predict;

@@ -2,13 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Tensor, activation::softmax};
+use burn::tensor::Tensor;
 use serde::Serialize;
 
 use super::Trained;
 use super::preprocess::{self, Framed, SIDE};
 use crate::error::{Error, Result};
-use crate::layers::Yields;
 use crate::log::{EventWriter, media};
 use kiln_kernels::denormals::FlushDenormals;
 
@@ -63,13 +62,8 @@ pub fn predict(trained: &Trained, images: &[PathBuf], framed: &[Framed]) -> Vec<
         &trained.device,
     );
     let logits = trained.network.forward(x);
-    // The network's last layer may already be a softmax (or log-softmax with an NLL loss);
-    // softmax of log-probabilities gives the probabilities back, of probabilities does not.
-    let last = trained.config.model.layers.last();
-    let probabilities = match last.map_or(Yields::Scores, |l| l.kind().activation().yields()) {
-        Yields::Probabilities => logits,
-        Yields::Scores | Yields::LogProbabilities => softmax(logits, 1),
-    };
+    // The network's last layer may already be a softmax (or log-softmax with an NLL loss).
+    let probabilities = trained.config.model.yields().probabilities(logits);
     let rows: Vec<f32> = probabilities
         .into_data()
         .try_into_vec::<f32>()

@@ -153,6 +153,17 @@ pub enum Yields {
     LogProbabilities,
 }
 
+impl Yields {
+    /// Class probabilities from a network output of this kind: the softmax of scores (and of
+    /// log-probabilities, which gives them back), probabilities as they are.
+    pub fn probabilities(self, output: Tensor<2>) -> Tensor<2> {
+        match self {
+            Yields::Probabilities => output,
+            Yields::Scores | Yields::LogProbabilities => activation::softmax(output, 1),
+        }
+    }
+}
+
 const LEAKY_SLOPE: f64 = 0.01;
 const ELU_ALPHA: f64 = 1.0;
 

@@ -8,6 +8,8 @@ pub mod histogram;
 pub mod hparams;
 pub mod media;
 pub mod plugin;
+pub mod pr_curve;
+pub mod projector;
 pub mod run_dir;
 
 use std::path::{Path, PathBuf};

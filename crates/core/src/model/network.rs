@@ -48,6 +48,16 @@ impl Network {
         }
         act.flat()
     }
+
+    /// The output of the first `count` layers, one flat row per example: what layer `count`
+    /// reads (the embeddings the Projector shows).
+    pub fn forward_until(&self, x: Tensor<2>, count: usize) -> Tensor<2> {
+        let mut act = Features::Flat(x).reshape(&self.input);
+        for layer in self.layers.iter().take(count) {
+            act = layer.module().forward(act);
+        }
+        act.flat()
+    }
 }
 
 /// What one layer did to a batch, for histograms: its output before and after its activation

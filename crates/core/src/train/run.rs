@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::step::{evaluate, forward_backward, step_seed};
+use super::step::{evaluate, forward_backward, pr_counts, step_seed};
 use super::{Objective, Prepared, Resume, RunOptions, RunSummary, histograms, objective};
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch, Position, policy};
 use crate::config::{self, ExperimentConfig};
@@ -322,6 +322,7 @@ impl<'o> Run<'o> {
     fn end_epoch(&mut self, network: &Network, metrics: &EpochMetrics) -> Result<()> {
         write_epoch(&mut self.log, metrics)?;
         self.write_histograms(network, metrics.epoch)?;
+        self.write_pr_curves(network, metrics.epoch)?;
         self.history.push(*metrics);
         self.position = Position {
             epochs_done: metrics.epoch,
@@ -377,6 +378,26 @@ impl<'o> Run<'o> {
             )?;
         }
         Ok(())
+    }
+
+    /// Precision–recall curves of the test set in `test/`, every N epochs and at the last.
+    fn write_pr_curves(&mut self, network: &Network, epoch: usize) -> Result<()> {
+        let every = self.config.log.pr_curves_every;
+        if every == 0 || !(epoch.is_multiple_of(every) || epoch == self.config.train.epochs) {
+            return Ok(());
+        }
+        let counts = pr_counts(
+            &network.valid(),
+            &self.test_set,
+            self.config.model.yields(),
+            // The network's outputs, one per class (checked when the run was prepared).
+            self.plans.last().map_or(0, |p| p.output.iter().product()),
+            self.config.train.eval_batch_size,
+        );
+        for summary in counts.summaries() {
+            self.log.test.summary(summary, epoch)?;
+        }
+        self.log.test.flush()
     }
 
     /// Everything a checkpoint holds, at the current position.

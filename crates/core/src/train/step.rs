@@ -5,6 +5,8 @@ use burn::tensor::{Int, Tensor};
 
 use super::Objective;
 use crate::data::DeviceSplit;
+use crate::layers::Yields;
+use crate::log::pr_curve::PrCounts;
 use crate::model::Network;
 
 /// The seed of Burn's generator (dropout) for one step: a function of the run's seed and the
@@ -61,6 +63,31 @@ pub fn evaluate(
     }
     let n = split.len.max(1) as f64;
     (loss_sum / n, correct as f64 / n)
+}
+
+/// The precision–recall counts of `network` on a whole split, for a network whose output is
+/// `yields` over `classes` classes.
+pub fn pr_counts(
+    network: &Network,
+    split: &DeviceSplit,
+    yields: Yields,
+    classes: usize,
+    batch: usize,
+) -> PrCounts {
+    let mut counts = PrCounts::new(classes);
+    for start in (0..split.len).step_by(batch) {
+        let end = (start + batch).min(split.len);
+        let (x, y) = split.range(start, end);
+        let probabilities = yields.probabilities(network.forward(x)).into_data();
+        let labels = y.into_data().convert::<i64>().try_to_vec::<i64>();
+        let labels: Vec<u32> = labels
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+            .collect();
+        counts.add(&probabilities.try_to_vec::<f32>().unwrap_or_default(), &labels);
+    }
+    counts
 }
 
 /// How many rows of `output` have their largest value at the label, as a one-element tensor

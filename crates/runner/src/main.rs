@@ -192,8 +192,9 @@ fn main() -> ExitCode {
             force,
             embeddings,
             json,
-        }) => use_run::eval(&use_run(run_dir, checkpoint, *force), *embeddings, *json)
-            .map(|()| true),
+        }) => {
+            use_run::eval(&use_run(run_dir, checkpoint, *force), *embeddings, *json).map(|()| true)
+        }
         Some(Command::Predict {
             run_dir,
             images,

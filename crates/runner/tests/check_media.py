@@ -19,6 +19,8 @@ for t in tags["images"]:
     assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     out["images"][t] = [e.width, e.height]
 for t in tags["tensors"]:
+    if ea.SummaryMetadata(t).plugin_data.plugin_name != "text":
+        continue  # precision-recall curves
     e = ea.Tensors(t)[-1]
     out["texts"][t] = e.tensor_proto.string_val[0].decode()
 for t in tags["scalars"]:

@@ -329,10 +329,12 @@ fn eval_prints_and_logs_accuracy_per_class_and_the_confusion_matrix() {
         assert!(out.status.success(), "{}", stderr(&out));
         let media: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
         assert_eq!(
-            media["images"]["eval/confusion_matrix"],
+            media["images"]["eval/confusion_matrix/image"],
             serde_json::json!([240, 240])
         );
-        let table = media["texts"]["eval/confusion_matrix"].as_str().unwrap();
+        let table = media["texts"]["eval/confusion_matrix/table"]
+            .as_str()
+            .unwrap();
         assert!(table.contains("| true \\ predicted |"), "{table}");
         assert_eq!(
             media["scalars"].as_object().unwrap().len(),

@@ -185,9 +185,11 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// What the network outputs, by its last layer's activation (scores without layers).
     pub fn yields(&self) -> crate::layers::Yields {
-        self.layers.last().map_or(crate::layers::Yields::Scores, |l| {
-            l.kind().activation().yields()
-        })
+        self.layers
+            .last()
+            .map_or(crate::layers::Yields::Scores, |l| {
+                l.kind().activation().yields()
+            })
     }
 }
 

@@ -48,7 +48,12 @@ pub fn write(
         let features = trained.network.forward_until(x.clone(), layer);
         values.extend(features.into_data().try_to_vec::<f32>().unwrap_or_default());
         let classes = trained.network.forward(x).argmax(1).into_data();
-        predicted.extend(classes.convert::<i64>().try_to_vec::<i64>().unwrap_or_default());
+        predicted.extend(
+            classes
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap_or_default(),
+        );
     }
     let name = trained
         .plans
@@ -59,7 +64,10 @@ pub fn write(
         dims: values.len() / count,
         values: &values,
         columns: vec![
-            ("label", test.labels[..count].iter().map(u32::to_string).collect()),
+            (
+                "label",
+                test.labels[..count].iter().map(u32::to_string).collect(),
+            ),
             ("predicted", predicted.iter().map(i64::to_string).collect()),
         ],
         pictures,
@@ -108,9 +116,11 @@ fn pictures<'a>(test: &'a Split, shape: &[usize], count: usize) -> Result<Option
         Inputs::Pixels { values, .. } => std::borrow::Cow::Borrowed(&values[..count * per]),
         Inputs::Floats(v) => {
             let v = &v[..count * per];
-            let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| {
-                (l.min(x), h.max(x))
-            });
+            let (lo, hi) = v
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
             let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
             std::borrow::Cow::Owned(v.iter().map(|&x| ((x - lo) * scale) as u8).collect())
         }

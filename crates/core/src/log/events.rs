@@ -190,3 +190,25 @@ pub fn wall_time() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_keeps_one_kind_of_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = EventWriter::create(dir.path()).unwrap();
+        writer.scalar("loss", 1.0, 1).unwrap();
+        writer.scalar("loss", 0.5, 2).unwrap();
+        writer
+            .summary(super::super::media::text("notes", "fine"), 1)
+            .unwrap();
+        let clash = writer.summary(super::super::media::text("loss", "not a scalar"), 3);
+        let message = clash.unwrap_err().to_string();
+        assert!(
+            message.contains("loss") && message.contains("scalars") && message.contains("text"),
+            "{message}"
+        );
+    }
+}

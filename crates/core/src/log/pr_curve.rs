@@ -137,7 +137,10 @@ mod tests {
         // Threshold 1: nothing predicted -> precision 0 by convention.
         assert_eq!((tp[100], precision[100]), (0.0, 0.0));
         let [tp1, fp1, ..] = counts.curve(1);
-        assert_eq!((tp1[0], fp1[0], tp1[60], fp1[5], fp1[30]), (1.0, 2.0, 1.0, 2.0, 1.0));
+        assert_eq!(
+            (tp1[0], fp1[0], tp1[60], fp1[5], fp1[30]),
+            (1.0, 2.0, 1.0, 2.0, 1.0)
+        );
     }
 
     #[test]

@@ -48,8 +48,14 @@ impl Projection<'_> {
             self.name
         );
         let mut files = vec![
-            (format!("{FOLDER}/tensors.tsv"), self.tensor_tsv().into_bytes()),
-            (format!("{FOLDER}/metadata.tsv"), self.metadata_tsv().into_bytes()),
+            (
+                format!("{FOLDER}/tensors.tsv"),
+                self.tensor_tsv().into_bytes(),
+            ),
+            (
+                format!("{FOLDER}/metadata.tsv"),
+                self.metadata_tsv().into_bytes(),
+            ),
         ];
         if let Some(p) = &self.pictures {
             files.push((format!("{FOLDER}/sprite.png"), sprite(p, self.rows())?));
@@ -163,7 +169,10 @@ mod tests {
             "label\tpredicted\n7\t7\n2\t2 \n1\t4\n"
         );
         let config = text(CONFIG_FILE);
-        assert!(config.contains("tensor_name: \"05_linear_tanh\""), "{config}");
+        assert!(
+            config.contains("tensor_name: \"05_linear_tanh\""),
+            "{config}"
+        );
         assert!(config.contains("single_image_dim: 2"), "{config}");
         let sprite = image::load_from_memory(&files["embeddings/sprite.png"])
             .unwrap()

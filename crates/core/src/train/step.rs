@@ -85,7 +85,10 @@ pub fn pr_counts(
             .into_iter()
             .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
             .collect();
-        counts.add(&probabilities.try_to_vec::<f32>().unwrap_or_default(), &labels);
+        counts.add(
+            &probabilities.try_to_vec::<f32>().unwrap_or_default(),
+            &labels,
+        );
     }
     counts
 }

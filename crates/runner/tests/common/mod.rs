@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod tensorboard;
+
 pub const FC_ADAM_L2: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../experiments/fc_adam_l2.toml"

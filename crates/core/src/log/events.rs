@@ -114,9 +114,11 @@ impl EventWriter {
         self.summary(summary, step)
     }
 
-    /// Appends any summary at `step`.
-    pub fn summary(&mut self, summary: Summary, step: usize) -> Result<()> {
-        for value in summary.get_value() {
+    /// Appends any summary at `step`. As TensorFlow's writers do, only a tag's first value in
+    /// this file keeps its metadata (TensorBoard reads the kind from the first one), which
+    /// keeps a `batch_loss` per step small.
+    pub fn summary(&mut self, mut summary: Summary, step: usize) -> Result<()> {
+        for value in summary.mut_value().iter_mut() {
             let kind = plugin::of(value);
             match self.kinds.get(value.get_tag()) {
                 Some(first) if first != kind => {
@@ -125,6 +127,16 @@ impl EventWriter {
                         value.get_tag(),
                         self.path.display()
                     )));
+                }
+                // Metadata with content of its own (PR curves' thresholds) is kept whole.
+                Some(_)
+                    if value
+                        .get_metadata()
+                        .get_plugin_data()
+                        .get_content()
+                        .is_empty() =>
+                {
+                    value.clear_metadata();
                 }
                 Some(_) => {}
                 None => {

@@ -10,13 +10,14 @@ use burn::module::Module;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::step::{evaluate, forward_backward, pr_counts, step_seed};
+use super::step::{evaluate, forward_backward, step_seed};
 use super::{Objective, Prepared, Resume, RunOptions, RunSummary, histograms, objective};
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch, Position, policy};
 use crate::config::{self, ExperimentConfig};
 use crate::data::{Batches, DeviceSplit};
 use crate::error::{Error, Result};
 use crate::log::hparams::RunEnd;
+use crate::log::pr_curve::PrCounts;
 use crate::log::{Console, RunLog, run_dir};
 use crate::model::{LayerPlan, Network};
 use crate::optim::{self, Schedule};
@@ -162,8 +163,8 @@ impl<'o> Run<'o> {
             let lr = self.schedule.next_epoch();
             let totals;
             (network, totals) = self.train_epoch(network, epoch, &lr)?;
-            let metrics = self.test_epoch(&network, epoch, &totals);
-            self.end_epoch(&network, &metrics)?;
+            let (metrics, pr) = self.test_epoch(&network, epoch, &totals);
+            self.end_epoch(&network, &metrics, pr)?;
             self.report(&metrics, &totals);
         }
         self.log.finish(RunEnd::Success)?;
@@ -297,16 +298,26 @@ impl<'o> Run<'o> {
         }
     }
 
-    /// The epoch's figures, with the test set evaluated on the trained weights.
-    fn test_epoch(&self, network: &Network, epoch: usize, t: &EpochTotals) -> EpochMetrics {
-        let (test_loss, test_accuracy) = evaluate(
+    /// The epoch's figures, with the test set evaluated on the trained weights, and the
+    /// counts of its precision–recall curves when they are due (`[log] pr_curves_every`: every
+    /// N epochs and at the last).
+    fn test_epoch(
+        &self,
+        network: &Network,
+        epoch: usize,
+        t: &EpochTotals,
+    ) -> (EpochMetrics, Option<PrCounts>) {
+        let every = self.config.log.pr_curves_every;
+        let due = every > 0 && (epoch.is_multiple_of(every) || epoch == self.config.train.epochs);
+        let (test_loss, test_accuracy, pr) = evaluate(
             &network.valid(),
             &self.test_set,
             &self.objective,
             self.config.train.eval_batch_size,
+            due.then(|| self.config.model.yields()),
         );
         let seen = t.seen.max(1) as f64;
-        EpochMetrics {
+        let metrics = EpochMetrics {
             epoch,
             steps: self.batches.steps(),
             learning_rate: self.schedule.current(),
@@ -315,14 +326,26 @@ impl<'o> Run<'o> {
             test_loss,
             test_accuracy,
             train_seconds: t.train_seconds,
-        }
+        };
+        (metrics, pr)
     }
 
-    /// The epoch's scalars and histograms, then the checkpoints the policy asks for.
-    fn end_epoch(&mut self, network: &Network, metrics: &EpochMetrics) -> Result<()> {
+    /// The epoch's scalars, histograms and precision–recall curves, then the checkpoints the
+    /// policy asks for.
+    fn end_epoch(
+        &mut self,
+        network: &Network,
+        metrics: &EpochMetrics,
+        pr: Option<PrCounts>,
+    ) -> Result<()> {
         write_epoch(&mut self.log, metrics)?;
         self.write_histograms(network, metrics.epoch)?;
-        self.write_pr_curves(network, metrics.epoch)?;
+        if let Some(pr) = pr {
+            for summary in pr.summaries() {
+                self.log.test.summary(summary, metrics.epoch)?;
+            }
+            self.log.test.flush()?;
+        }
         self.history.push(*metrics);
         self.position = Position {
             epochs_done: metrics.epoch,
@@ -378,26 +401,6 @@ impl<'o> Run<'o> {
             )?;
         }
         Ok(())
-    }
-
-    /// Precision–recall curves of the test set in `test/`, every N epochs and at the last.
-    fn write_pr_curves(&mut self, network: &Network, epoch: usize) -> Result<()> {
-        let every = self.config.log.pr_curves_every;
-        if every == 0 || !(epoch.is_multiple_of(every) || epoch == self.config.train.epochs) {
-            return Ok(());
-        }
-        let counts = pr_counts(
-            &network.valid(),
-            &self.test_set,
-            self.config.model.yields(),
-            // The network's outputs, one per class (checked when the run was prepared).
-            self.plans.last().map_or(0, |p| p.output.iter().product()),
-            self.config.train.eval_batch_size,
-        );
-        for summary in counts.summaries() {
-            self.log.test.summary(summary, epoch)?;
-        }
-        self.log.test.flush()
     }
 
     /// Everything a checkpoint holds, at the current position.
@@ -488,10 +491,18 @@ fn start_folder(
 /// A resumed run's folder, its event files cut back to the checkpoint's lengths.
 fn resume_folder(config: &ExperimentConfig, r: &Resume) -> Result<(PathBuf, RunLog)> {
     checkpoint::remove_temporaries(&r.run_dir);
-    let log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files)?;
-    // train.epochs may have been raised.
+    let mut log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files)?;
+    // train.epochs may have been raised: the Text tab shows the new config from the epoch
+    // the run resumed at.
     let config_path = r.run_dir.join("config.toml");
-    checkpoint::write_atomic(&config_path, config::to_toml(config).as_bytes())?;
+    let toml = config::to_toml(config);
+    checkpoint::write_atomic(&config_path, toml.as_bytes())?;
+    if toml != r.checkpoint.config_toml {
+        log.session.summary(
+            crate::log::media::config_text(&toml),
+            r.checkpoint.epochs_done,
+        )?;
+    }
     Ok((r.run_dir.clone(), log))
 }
 

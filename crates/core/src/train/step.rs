@@ -44,53 +44,42 @@ pub fn forward_backward(
     }
 }
 
-/// Mean loss and accuracy of `network` on a whole split.
+/// Mean loss and accuracy of `network` on a whole split, and, given what the network's
+/// output is (`pr`), the counts of each class's precision–recall curve from the same pass.
 pub fn evaluate(
     network: &Network,
     split: &DeviceSplit,
     loss_fn: &Objective,
     batch: usize,
-) -> (f64, f64) {
+    pr: Option<Yields>,
+) -> (f64, f64, Option<PrCounts>) {
     let mut loss_sum = 0.0f64;
     let mut correct = 0i64;
+    let mut counts: Option<PrCounts> = None;
     for start in (0..split.len).step_by(batch) {
         let end = (start + batch).min(split.len);
         let (x, y) = split.range(start, end);
         let logits = network.forward(x);
         let loss: f32 = loss_fn.forward(logits.clone(), y.clone()).into_scalar();
         loss_sum += loss as f64 * (end - start) as f64;
+        if let Some(yields) = pr {
+            let classes = logits.dims()[1];
+            let probabilities = yields.probabilities(logits.clone()).into_data();
+            let labels: Vec<u32> = (y.clone().into_data().convert::<i64>())
+                .try_to_vec::<i64>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+                .collect();
+            counts.get_or_insert_with(|| PrCounts::new(classes)).add(
+                &probabilities.try_to_vec::<f32>().unwrap_or_default(),
+                &labels,
+            );
+        }
         correct += count_correct(logits, y).into_scalar::<i64>();
     }
     let n = split.len.max(1) as f64;
-    (loss_sum / n, correct as f64 / n)
-}
-
-/// The precision–recall counts of `network` on a whole split, for a network whose output is
-/// `yields` over `classes` classes.
-pub fn pr_counts(
-    network: &Network,
-    split: &DeviceSplit,
-    yields: Yields,
-    classes: usize,
-    batch: usize,
-) -> PrCounts {
-    let mut counts = PrCounts::new(classes);
-    for start in (0..split.len).step_by(batch) {
-        let end = (start + batch).min(split.len);
-        let (x, y) = split.range(start, end);
-        let probabilities = yields.probabilities(network.forward(x)).into_data();
-        let labels = y.into_data().convert::<i64>().try_to_vec::<i64>();
-        let labels: Vec<u32> = labels
-            .unwrap_or_default()
-            .into_iter()
-            .map(|l| u32::try_from(l).unwrap_or(u32::MAX))
-            .collect();
-        counts.add(
-            &probabilities.try_to_vec::<f32>().unwrap_or_default(),
-            &labels,
-        );
-    }
-    counts
+    (loss_sum / n, correct as f64 / n, counts)
 }
 
 /// How many rows of `output` have their largest value at the label, as a one-element tensor

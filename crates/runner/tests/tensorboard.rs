@@ -186,17 +186,25 @@ fn scalars(tb: &TensorBoard, report: &Report, run: &str) {
     for k in 0..10 {
         report.has("scalars", "eval", &format!("eval/class_accuracy/{k}"));
     }
-    let points = tb.get(&format!(
-        "/data/plugin/scalars/scalars?{}",
-        query(&format!("{run}/test"), "epoch_accuracy")
-    ));
-    let steps: Vec<i64> = points
+    let test = format!("{run}/test");
+    let steps = series_steps(tb, "scalars/scalars", &test, "epoch_accuracy");
+    assert_eq!(steps, (1..=EPOCHS as i64).collect::<Vec<_>>());
+    // Every step's batch_loss, though only the first value of a tag carries its metadata:
+    // 1000 examples in batches of 64 are 16 steps an epoch.
+    let train = format!("{run}/train");
+    let steps = series_steps(tb, "scalars/scalars", &train, "batch_loss");
+    assert_eq!(steps, (1..=16 * EPOCHS as i64).collect::<Vec<_>>());
+}
+
+/// The steps of a series whose points are `[wall time, step, ...]` (scalars, histograms).
+fn series_steps(tb: &TensorBoard, route: &str, run: &str, tag: &str) -> Vec<i64> {
+    let series = tb.get(&format!("/data/plugin/{route}?{}", query(run, tag)));
+    series
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{route} {tag}: {series}"))
         .iter()
         .map(|p| p[1].as_i64().unwrap())
-        .collect();
-    assert_eq!(steps, (1..=EPOCHS as i64).collect::<Vec<_>>(), "{points}");
+        .collect()
 }
 
 fn histograms(tb: &TensorBoard, report: &Report, run: &str) {
@@ -215,17 +223,14 @@ fn histograms(tb: &TensorBoard, report: &Report, run: &str) {
             .to_string()
             .contains("weights/00_conv2d/weight")
     );
-    let series = tb.get(&format!(
-        "/data/plugin/histograms/histograms?{}",
-        query(&format!("{run}/train"), "weights/00_conv2d/weight")
-    ));
-    let steps: Vec<i64> = series
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p[1].as_i64().unwrap())
-        .collect();
-    assert_eq!(steps, (0..=EPOCHS as i64).collect::<Vec<_>>(), "{series}");
+    let train = format!("{run}/train");
+    let steps = series_steps(
+        tb,
+        "histograms/histograms",
+        &train,
+        "weights/00_conv2d/weight",
+    );
+    assert_eq!(steps, (0..=EPOCHS as i64).collect::<Vec<_>>());
 }
 
 fn images_and_text(tb: &TensorBoard, report: &Report, run: &str) {

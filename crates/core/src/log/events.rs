@@ -154,16 +154,9 @@ impl EventWriter {
     /// Appends a network graph (the Graphs tab), as TensorFlow writes one: an event whose
     /// `graph_def` holds a serialised `GraphDef`.
     pub fn graph(&mut self, graph: &tensorboard_proto::graph::GraphDef) -> Result<()> {
-        let bytes = graph.write_to_bytes().map_err(|e| {
-            Error::io(
-                "cannot encode the graph for",
-                &self.path,
-                std::io::Error::other(e),
-            )
-        })?;
         let mut event = Event::new();
         event.set_wall_time(wall_time());
-        event.set_graph_def(bytes);
+        event.set_graph_def(self.encode(graph)?);
         self.write(&event)
     }
 
@@ -174,14 +167,18 @@ impl EventWriter {
             .map_err(|e| Error::io("cannot write the event file", &self.path, e))
     }
 
-    fn write(&mut self, event: &Event) -> Result<()> {
-        let bytes = event.write_to_bytes().map_err(|e| {
+    fn encode(&self, message: &impl Message) -> Result<Vec<u8>> {
+        message.write_to_bytes().map_err(|e| {
             Error::io(
                 "cannot encode an event for",
                 &self.path,
                 std::io::Error::other(e),
             )
-        })?;
+        })
+    }
+
+    fn write(&mut self, event: &Event) -> Result<()> {
+        let bytes = self.encode(event)?;
         self.records
             .write(&bytes)
             .map_err(|e| Error::io("cannot write the event file", &self.path, e))

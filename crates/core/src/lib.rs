@@ -20,6 +20,7 @@ pub mod infer;
 pub mod init;
 pub mod layers;
 pub mod log;
+pub mod memory_limit;
 pub mod model;
 pub mod optim;
 pub mod problems;

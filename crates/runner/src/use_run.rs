@@ -33,7 +33,11 @@ fn tensorboard_or_warn<T>(written: Result<T, Error>) -> Option<T> {
 
 pub fn eval(run: &UseRun, embeddings: usize, json: bool) -> Result<(), Error> {
     let trained = load(run)?;
-    let dataset = kiln_core::data::load(&trained.config.data, !json)?;
+    let seed = trained.config.seed.unwrap_or(0);
+    let (dataset, warnings) = kiln_core::data::load(&trained.config.data, seed, !json)?;
+    for warning in &warnings {
+        kiln_core::say_err!("warning: {warning}");
+    }
     kiln_core::infer::embeddings::check(&dataset.shape, embeddings.min(dataset.test.len()))?;
     let split = DeviceSplit::upload(dataset.test.clone(), dataset.features(), &trained.device);
     let result = eval::evaluate(
@@ -97,16 +101,24 @@ pub fn eval(run: &UseRun, embeddings: usize, json: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Class `c` as the user knows it: "3", or "3 cat" where the data named its classes.
+fn named(trained: &kiln_core::infer::Trained, c: usize) -> String {
+    match trained.class_names.get(c) {
+        Some(name) => format!("{c} {name}"),
+        None => c.to_string(),
+    }
+}
+
 /// Classifies every picture that can be read; those that cannot are reported one by one
 /// (after the others) and make the command fail.
 pub fn predict(run: &UseRun, images: &[PathBuf], max_pixels: u64, json: bool) -> Result<(), Error> {
     let trained = load(run)?;
-    predict::check_network(&trained)?;
+    let framing = predict::framing(&trained)?;
     let mut good: Vec<PathBuf> = Vec::new();
     let mut framed = Vec::new();
     let mut failed: Vec<Error> = Vec::new();
     for path in images {
-        match predict::load_picture(path, max_pixels) {
+        match predict::load_picture(path, max_pixels, framing) {
             Ok(f) => {
                 good.push(path.clone());
                 framed.push(f);
@@ -117,7 +129,7 @@ pub fn predict(run: &UseRun, images: &[PathBuf], max_pixels: u64, json: bool) ->
     let predictions = if framed.is_empty() {
         Vec::new()
     } else {
-        predict::predict(&trained, &good, &framed)
+        predict::predict(&trained, &good, &framed, framing)
     };
     let events = (!framed.is_empty())
         .then(|| {
@@ -126,6 +138,7 @@ pub fn predict(run: &UseRun, images: &[PathBuf], max_pixels: u64, json: bool) ->
                 &framed,
                 &predictions,
                 trained.epochs_done,
+                framing,
             ))
         })
         .flatten();
@@ -136,7 +149,8 @@ pub fn predict(run: &UseRun, images: &[PathBuf], max_pixels: u64, json: bool) ->
                 serde_json::json!({
                     "image": p.image,
                     "class": p.class,
-                    "top3": p.top3.iter().map(|(c, prob)| serde_json::json!({"class": c, "probability": prob})).collect::<Vec<_>>(),
+                    "name": p.name,
+                    "top3": p.top3.iter().map(|(c, prob)| serde_json::json!({"class": c, "name": trained.class_names.get(*c), "probability": prob})).collect::<Vec<_>>(),
                     "inverted": p.inverted,
                 })
             })
@@ -147,12 +161,12 @@ pub fn predict(run: &UseRun, images: &[PathBuf], max_pixels: u64, json: bool) ->
             let top: Vec<String> = p
                 .top3
                 .iter()
-                .map(|(c, prob)| format!("{c} {:.1}%", prob * 100.0))
+                .map(|(c, prob)| format!("{} {:.1}%", named(&trained, *c), prob * 100.0))
                 .collect();
             kiln_core::say!(
                 "{}: {}   (top 3: {})",
                 p.image.display(),
-                p.class,
+                named(&trained, p.class),
                 top.join(", ")
             );
         }

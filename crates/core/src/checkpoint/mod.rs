@@ -53,6 +53,10 @@ pub struct Checkpoint {
     #[serde(with = "serde_bytes")]
     pub model: Vec<u8>,
     pub optimizer: OptimizerState,
+    /// The dataset's class names, by class index, where it names them (CIFAR, image folders):
+    /// what `predict` and `eval` print.
+    #[serde(default)]
+    pub class_names: Vec<String>,
 }
 
 /// What one epoch measured.
@@ -66,6 +70,11 @@ pub struct EpochMetrics {
     pub train_accuracy: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
+    /// Measured on the held-out part of the training set (`[data] validation`), if any.
+    #[serde(default)]
+    pub validation_loss: Option<f64>,
+    #[serde(default)]
+    pub validation_accuracy: Option<f64>,
     /// Wall time of the training steps of this epoch (evaluation excluded).
     pub train_seconds: f64,
 }

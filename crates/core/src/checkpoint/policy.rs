@@ -27,9 +27,10 @@ pub fn after_epoch(
     metrics: &EpochMetrics,
     last_epoch: usize,
 ) -> (Option<(f64, usize)>, Actions) {
-    let value = score(metrics, policy.best);
+    let which = policy.best_metric(metrics.validation_loss.is_some());
+    let value = score(metrics, which);
     let improved = best.is_none_or(|(b, _)| {
-        if policy.best.higher_is_better() {
+        if which.higher_is_better() {
             value > b
         } else {
             value < b
@@ -56,6 +57,9 @@ fn score(m: &EpochMetrics, which: BestMetric) -> f64 {
         BestMetric::TestLoss => m.test_loss,
         BestMetric::TrainAccuracy => m.train_accuracy,
         BestMetric::TrainLoss => m.train_loss,
+        // The config check refuses these without a validation split.
+        BestMetric::ValidationAccuracy => m.validation_accuracy.unwrap_or(f64::NAN),
+        BestMetric::ValidationLoss => m.validation_loss.unwrap_or(f64::NAN),
     }
 }
 
@@ -72,6 +76,8 @@ mod tests {
             train_accuracy: 0.5,
             test_loss: 1.0,
             test_accuracy,
+            validation_loss: None,
+            validation_accuracy: None,
             train_seconds: 1.0,
         }
     }

@@ -178,6 +178,8 @@ pub fn resolve(mut config: ExperimentConfig) -> ExperimentConfig {
     if config.seed.is_none() {
         config.seed = Some(rand::random::<u32>() as u64);
     }
+    let validation = config.data.validation.is_some();
+    config.checkpoint.best = Some(config.checkpoint.best_metric(validation));
     if let super::ScheduleConfig::Cosine { t_max, .. } = &mut config.schedule {
         t_max.get_or_insert(config.train.epochs);
     }

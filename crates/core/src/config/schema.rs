@@ -106,6 +106,53 @@ pub struct DataConfig {
     /// Whether a named dataset missing from every folder may be downloaded into the cache.
     #[serde(default = "yes")]
     pub download: bool,
+    /// CIFAR archives: refuse one whose SHA-256 is not the publisher's (false: a warning).
+    #[serde(default = "yes")]
+    pub verify: bool,
+    /// image_folder only: every picture is resized to `[height, width]` (shorter side first,
+    /// aspect kept, then the centre cropped: torchvision's `Resize(min) + CenterCrop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[usize; 2]>,
+    /// image_folder only: 1 (grey) or 3 (RGB); pictures are converted. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// cifar100 only: `"fine"` (100 classes, the default) or `"coarse"` (20 superclasses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_mode: Option<LabelMode>,
+    /// A stratified, seeded hold-out of the training set: a fraction (`0.1`) or a count (`5000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Holdout>,
+}
+
+impl DataConfig {
+    /// Channels of the dataset's pictures (1 for grey datasets and CSV).
+    pub fn channels(&self) -> usize {
+        match self.dataset {
+            DatasetKind::Mnist | DatasetKind::FashionMnist | DatasetKind::Idx => 1,
+            DatasetKind::Csv => 1,
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => 3,
+            DatasetKind::ImageFolder => self.channels.unwrap_or(3),
+        }
+    }
+}
+
+/// CIFAR-100's two label sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelMode {
+    /// 100 classes.
+    #[default]
+    Fine,
+    /// 20 superclasses.
+    Coarse,
+}
+
+/// How much of the training set is held out: a fraction of it or a number of examples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Holdout {
+    Count(usize),
+    Fraction(f64),
 }
 
 /// The datasets kiln can read.
@@ -121,6 +168,13 @@ pub enum DatasetKind {
     /// Any dataset in MNIST's IDX layout (its four file names, `.gz` or not) in `[data] dir`,
     /// e.g. EMNIST or KMNIST; not checksummed, classes counted from the labels.
     Idx,
+    /// Krizhevsky's 50,000 + 10,000 32x32 RGB images in 10 classes, binary version.
+    Cifar10,
+    /// The same size in 100 classes (or 20 superclasses), binary version.
+    Cifar100,
+    /// `dir/train/<class>/*` and `dir/test/<class>/*` pictures (torchvision's ImageFolder).
+    #[serde(rename = "image_folder", alias = "image-folder")]
+    ImageFolder,
 }
 
 impl DatasetKind {
@@ -130,15 +184,19 @@ impl DatasetKind {
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Csv => "csv",
             DatasetKind::Idx => "idx",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::ImageFolder => "image_folder",
         }
     }
 }
 
-/// `normalize = { ... }`: `x' = ((x - center) / scale - mean) / std`.
+/// `normalize = { ... }`: `x' = ((x - center) / scale - mean[c]) / std[c]` for channel `c`.
 ///
 /// `{ scale = 255.0 }` gives [0, 1]; `{ mean = 0.1307, std = 0.3081 }` is torchvision's
-/// `ToTensor()` + `Normalize` (scale stays 255); `{ center = 127.5, scale = 255.0 }` centres on 0.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// `ToTensor()` + `Normalize` (scale stays 255); `{ center = 127.5, scale = 255.0 }` centres on 0;
+/// `{ mean = [0.4914, 0.4822, 0.4465], std = [0.2470, 0.2435, 0.2616] }` is per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Normalize {
     #[serde(default)]
@@ -146,9 +204,9 @@ pub struct Normalize {
     #[serde(default = "pixel_max")]
     pub scale: f64,
     #[serde(default)]
-    pub mean: f64,
-    #[serde(default = "one")]
-    pub std: f64,
+    pub mean: PerChannel,
+    #[serde(default = "one_per_channel")]
+    pub std: PerChannel,
 }
 
 impl Default for Normalize {
@@ -156,9 +214,73 @@ impl Default for Normalize {
         Normalize {
             center: 0.0,
             scale: pixel_max(),
-            mean: 0.0,
-            std: one(),
+            mean: PerChannel::default(),
+            std: one_per_channel(),
         }
+    }
+}
+
+/// One value for every channel (`0.5`), or one per channel (`[0.49, 0.48, 0.45]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerChannel(pub Vec<f64>);
+
+impl Default for PerChannel {
+    fn default() -> Self {
+        PerChannel(vec![0.0])
+    }
+}
+
+impl PerChannel {
+    /// The value for channel `c` (the one value, when there is one).
+    pub fn get(&self, c: usize) -> f64 {
+        match self.0.as_slice() {
+            [one] => *one,
+            each => each.get(c).copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+impl Serialize for PerChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_f64(*one),
+            each => each.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PerChannel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PerChannel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, or a list of numbers (one per channel)")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<PerChannel, E> {
+                Ok(PerChannel(vec![v]))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<PerChannel, E> {
+                Ok(PerChannel(vec![v as f64]))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<PerChannel, E> {
+                Ok(PerChannel(vec![v as f64]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<PerChannel, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<f64>()? {
+                    values.push(v);
+                }
+                if values.is_empty() {
+                    return Err(serde::de::Error::invalid_length(0, &self));
+                }
+                Ok(PerChannel(values))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -473,9 +595,11 @@ pub struct CheckpointConfig {
     /// How many of the newest checkpoints to keep (`best.ckpt` is kept apart).
     #[serde(default = "keep_last")]
     pub keep_last: usize,
-    /// The metric that picks `best.ckpt`, measured after every epoch.
-    #[serde(default)]
-    pub best: BestMetric,
+    /// The metric that picks `best.ckpt`, measured after every epoch. Unset: the validation
+    /// accuracy when `[data] validation` holds a split out, else the test accuracy (resolved
+    /// when the config is loaded, so a run's config.toml names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<BestMetric>,
 }
 
 impl Default for CheckpointConfig {
@@ -483,25 +607,51 @@ impl Default for CheckpointConfig {
         CheckpointConfig {
             every: 1,
             keep_last: keep_last(),
-            best: BestMetric::default(),
+            best: None,
         }
     }
 }
 
+impl CheckpointConfig {
+    /// The metric that picks `best.ckpt` (see [`CheckpointConfig::best`]).
+    pub fn best_metric(&self, validation: bool) -> BestMetric {
+        self.best.unwrap_or(if validation {
+            BestMetric::ValidationAccuracy
+        } else {
+            BestMetric::TestAccuracy
+        })
+    }
+}
+
 /// An epoch metric, and whether more of it is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BestMetric {
-    #[default]
     TestAccuracy,
     TestLoss,
     TrainAccuracy,
     TrainLoss,
+    /// Needs `[data] validation`.
+    ValidationAccuracy,
+    ValidationLoss,
 }
 
 impl BestMetric {
     pub fn higher_is_better(self) -> bool {
-        matches!(self, BestMetric::TestAccuracy | BestMetric::TrainAccuracy)
+        match self {
+            BestMetric::TestAccuracy
+            | BestMetric::TrainAccuracy
+            | BestMetric::ValidationAccuracy => true,
+            BestMetric::TestLoss | BestMetric::TrainLoss | BestMetric::ValidationLoss => false,
+        }
+    }
+
+    /// Measured on the validation split (which the config must hold out).
+    pub fn needs_validation(self) -> bool {
+        matches!(
+            self,
+            BestMetric::ValidationAccuracy | BestMetric::ValidationLoss
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -510,6 +660,8 @@ impl BestMetric {
             BestMetric::TestLoss => "test_loss",
             BestMetric::TrainAccuracy => "train_accuracy",
             BestMetric::TrainLoss => "train_loss",
+            BestMetric::ValidationAccuracy => "validation_accuracy",
+            BestMetric::ValidationLoss => "validation_loss",
         }
     }
 }
@@ -529,9 +681,6 @@ impl Default for LogConfig {
 fn yes() -> bool {
     true
 }
-fn one() -> f64 {
-    1.0
-}
 fn one_usize() -> usize {
     1
 }
@@ -540,6 +689,9 @@ fn keep_last() -> usize {
 }
 fn histogram_examples() -> usize {
     1000
+}
+fn one_per_channel() -> PerChannel {
+    PerChannel(vec![1.0])
 }
 fn pixel_max() -> f64 {
     255.0

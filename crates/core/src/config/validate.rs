@@ -17,7 +17,7 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
     check_schedule(&mut p, &config.schedule, config.optimizer.lr());
     check_train(&mut p, &config.train);
     check_log(&mut p, &config.log);
-    check_checkpoint(&mut p, &config.checkpoint);
+    check_checkpoint(&mut p, &config.checkpoint, &config.data);
     check_classes(&mut p, &config.data);
     p.found
 }
@@ -44,36 +44,42 @@ fn check_data(p: &mut Problems, data: &DataConfig) {
                 file.is_none(),
                 key,
                 format!(
-                    "only applies to dataset = \"csv\"; {} is read from its IDX files",
+                    "only applies to dataset = \"csv\"; {} is read from its own files",
                     data.dataset.name()
                 ),
             );
         }
     }
-    if data.dataset == DatasetKind::Idx {
+    if matches!(data.dataset, DatasetKind::Idx | DatasetKind::ImageFolder) {
         p.check(
             data.dir.is_some(),
             "data.dir",
-            "is required when dataset = \"idx\" (the folder holding the four IDX files)",
+            format!(
+                "is required when dataset = \"{}\" (the folder holding its files)",
+                data.dataset.name()
+            ),
         );
     }
-    let n = &data.normalize;
+    check_normalize(p, data);
+    check_image_folder(p, data);
     p.check(
-        n.scale.is_finite() && n.scale != 0.0,
-        "data.normalize.scale",
-        format!("must be a non-zero number (got {})", n.scale),
+        data.label_mode.is_none() || data.dataset == DatasetKind::Cifar100,
+        "data.label_mode",
+        "only applies to dataset = \"cifar100\" (fine or coarse labels)",
     );
-    p.positive(n.std, "data.normalize.std");
-    p.check(
-        n.center.is_finite(),
-        "data.normalize.center",
-        "must be a finite number",
-    );
-    p.check(
-        n.mean.is_finite(),
-        "data.normalize.mean",
-        "must be a finite number",
-    );
+    match data.validation {
+        Some(Holdout::Fraction(f)) => p.check(
+            f > 0.0 && f < 1.0,
+            "data.validation",
+            format!("a fraction must be between 0 and 1 (got {f}); or give a count of examples"),
+        ),
+        Some(Holdout::Count(n)) => p.check(
+            n > 0,
+            "data.validation",
+            "must hold out at least one example (or leave it out: no validation split)",
+        ),
+        None => {}
+    }
     for (limit, key) in [
         (data.limit_train, "data.limit_train"),
         (data.limit_test, "data.limit_test"),
@@ -208,12 +214,101 @@ fn check_classes(p: &mut Problems, data: &DataConfig) {
         p.check(
             matches!(data.dataset, DatasetKind::Csv | DatasetKind::Idx),
             "data.classes",
-            "applies to csv and idx datasets only; MNIST and Fashion-MNIST have 10",
+            "applies to csv and idx datasets only; the others know their classes",
         );
     }
 }
 
-fn check_checkpoint(p: &mut Problems, checkpoint: &CheckpointConfig) {
+/// `mean` and `std`: one value, or one per channel of the dataset.
+fn check_normalize(p: &mut Problems, data: &DataConfig) {
+    let n = &data.normalize;
+    p.check(
+        n.scale.is_finite() && n.scale != 0.0,
+        "data.normalize.scale",
+        format!("must be a non-zero number (got {})", n.scale),
+    );
+    p.check(
+        n.center.is_finite(),
+        "data.normalize.center",
+        "must be a finite number",
+    );
+    let channels = data.channels();
+    for (values, key) in [
+        (&n.mean, "data.normalize.mean"),
+        (&n.std, "data.normalize.std"),
+    ] {
+        let count = values.0.len();
+        p.check(
+            count == 1 || count == channels,
+            key,
+            format!(
+                "has {count} values but {} pictures have {channels} channel{}: give one value, or one per channel",
+                data.dataset.name(),
+                if channels == 1 { "" } else { "s" }
+            ),
+        );
+        for v in &values.0 {
+            if key.ends_with("std") {
+                p.positive(*v, key);
+            } else {
+                p.check(v.is_finite(), key, "must be finite numbers");
+            }
+        }
+    }
+}
+
+/// The largest side `image_size` accepts: past it, a batch of pictures alone outgrows memory.
+const MAX_SIDE: usize = 4096;
+
+fn check_image_folder(p: &mut Problems, data: &DataConfig) {
+    if data.dataset != DatasetKind::ImageFolder {
+        for (given, key) in [
+            (data.image_size.is_some(), "data.image_size"),
+            (data.channels.is_some(), "data.channels"),
+        ] {
+            p.check(
+                !given,
+                key,
+                format!(
+                    "only applies to dataset = \"image_folder\"; {} pictures have a fixed size",
+                    data.dataset.name()
+                ),
+            );
+        }
+        return;
+    }
+    match data.image_size {
+        None => p.check(
+            false,
+            "data.image_size",
+            "is required when dataset = \"image_folder\": [height, width] every picture is resized to, e.g. [32, 32]",
+        ),
+        Some([h, w]) => p.check(
+            (1..=MAX_SIDE).contains(&h) && (1..=MAX_SIDE).contains(&w),
+            "data.image_size",
+            format!("must be [height, width], each 1 to {MAX_SIDE} (got [{h}, {w}])"),
+        ),
+    }
+    if let Some(c) = data.channels {
+        p.check(
+            c == 1 || c == 3,
+            "data.channels",
+            format!("must be 1 (grey) or 3 (RGB), got {c}"),
+        );
+    }
+}
+
+fn check_checkpoint(p: &mut Problems, checkpoint: &CheckpointConfig, data: &DataConfig) {
+    if let Some(best) = checkpoint.best.filter(|b| b.needs_validation()) {
+        p.check(
+            data.validation.is_some(),
+            "checkpoint.best",
+            format!(
+                "{} needs a validation split: set [data] validation = 0.1 (a fraction of the training set), or choose test_accuracy",
+                best.name()
+            ),
+        );
+    }
     p.check(
         checkpoint.keep_last > 0,
         "checkpoint.keep_last",

@@ -156,14 +156,16 @@ mod tests {
     /// gave, through both `gather` and `range` (twice: the second from the kept range).
     #[test]
     fn pixel_batches_equal_normalised_floats() {
-        let norm = Affine {
-            scale: 1.0 / 255.0 / 0.3081,
-            offset: -0.1307 / 0.3081,
+        let n = crate::config::Normalize {
+            mean: crate::config::PerChannel(vec![0.1307]),
+            std: crate::config::PerChannel(vec![0.3081]),
+            ..Default::default()
         };
+        let norm = Affine::of(&n, 0);
         let values: Vec<u8> = (0..5 * 3).map(|i| (i * 37 % 256) as u8).collect();
         let pixels = Inputs::Pixels {
             values: values.clone(),
-            norm,
+            norm: crate::data::PixelNorm::new(&n, 1, 3),
         };
         let floats = Inputs::Floats(values.iter().map(|&p| norm.apply(p as f32)).collect());
         let device = Device::flex();

@@ -1,5 +1,5 @@
 //! MNIST and Fashion-MNIST: their four files, where kiln looks for them, how they are fetched
-//! and verified.
+//! and verified; [`Lookup`], where any named dataset is looked for (CIFAR's files: `cifar.rs`).
 //!
 //! Lookup order: `[data] dir`, then `KILN_DATA_DIR`, then the cache folder. A folder the user
 //! named is final: if it lacks the files, that is an error rather than a reason to look elsewhere.
@@ -31,7 +31,11 @@ const MNIST_LEN: [u64; 4] = [47_040_016, 60_008, 7_840_016, 10_008];
 fn expected_len(kind: DatasetKind, i: usize) -> Option<u64> {
     match kind {
         DatasetKind::Mnist | DatasetKind::FashionMnist => Some(MNIST_LEN[i]),
-        DatasetKind::Idx | DatasetKind::Csv => None,
+        DatasetKind::Idx
+        | DatasetKind::Csv
+        | DatasetKind::Cifar10
+        | DatasetKind::Cifar100
+        | DatasetKind::ImageFolder => None,
     }
 }
 
@@ -136,7 +140,10 @@ impl Lookup {
 fn default_mirrors(kind: DatasetKind) -> &'static [&'static str] {
     match kind {
         DatasetKind::FashionMnist => FASHION_MIRRORS,
-        _ => MNIST_MIRRORS,
+        DatasetKind::Cifar10 | DatasetKind::Cifar100 => super::cifar::MIRRORS,
+        DatasetKind::Mnist | DatasetKind::Idx | DatasetKind::Csv | DatasetKind::ImageFolder => {
+            MNIST_MIRRORS
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Trained {
     pub checkpoint: PathBuf,
     pub epochs_done: usize,
     pub global_step: usize,
+    /// The training data's class names by index (empty where it did not name them).
+    pub class_names: Vec<String>,
 }
 
 impl Trained {
@@ -75,6 +77,7 @@ impl Trained {
                 checkpoint: found.path.clone(),
                 epochs_done: c.epochs_done,
                 global_step: c.global_step,
+                class_names: c.class_names.clone(),
             },
             found.warnings,
         ))

@@ -24,41 +24,8 @@ pub struct Framed {
     pub inverted: bool,
 }
 
-/// The largest picture `runner predict` decodes unless told otherwise (`--max-pixels`): a
-/// 64-megapixel photo, about 0.8 GB while it is framed.
-pub const MAX_PIXELS: u64 = 64_000_000;
-
-/// Decodes a PNG, JPEG or BMP picture of at most `max_pixels` pixels. The size is read from
-/// the header before anything is decoded, so a small file that claims a huge picture costs
-/// nothing; `Err` completes "the image X ...".
-pub fn decode(
-    reader: impl std::io::BufRead + std::io::Seek,
-    max_pixels: u64,
-) -> Result<DynamicImage, String> {
-    let reader = image::ImageReader::new(reader)
-        .with_guessed_format()
-        .map_err(|e| format!("cannot be read ({e})"))?;
-    if reader.format().is_none() {
-        return Err("is not a PNG, JPEG or BMP picture".into());
-    }
-    let mut limits = image::Limits::default();
-    // Beyond the pixels themselves: the decoder's own buffers, and 16 bytes a pixel for
-    // the widest layout it may produce (RGBA of 32-bit floats).
-    limits.max_alloc = Some(max_pixels.saturating_mul(16).saturating_add(64 << 20));
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| format!("cannot be decoded ({e}); PNG, JPEG and BMP are supported"))?;
-    let (w, h) = image::ImageDecoder::dimensions(&decoder);
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(format!(
-            "is {w}x{h} pixels, more than the {max_pixels} kiln decodes; scale it down, or raise --max-pixels"
-        ));
-    }
-    image::ImageDecoder::set_limits(&mut decoder, limits)
-        .map_err(|e| format!("cannot be decoded within its size limit ({e})"))?;
-    DynamicImage::from_decoder(decoder)
-        .map_err(|e| format!("cannot be decoded ({e}); PNG, JPEG and BMP are supported"))
-}
+/// The largest picture `runner predict` decodes unless told otherwise (`--max-pixels`).
+pub use crate::data::picture::MAX_PIXELS;
 
 /// Frames `picture` as an MNIST digit; `None` when it holds no ink at all (a blank image).
 pub fn frame(picture: &DynamicImage) -> Option<Framed> {

@@ -25,22 +25,29 @@ pub struct RunLog {
     pub dir: PathBuf,
     pub train: EventWriter,
     pub test: EventWriter,
+    /// The held-out part of the training set (`[data] validation`), if any.
+    pub validation: Option<EventWriter>,
     pub session: EventWriter,
 }
 
 impl RunLog {
-    pub fn create(dir: &Path) -> Result<Self> {
+    /// A new run's event files; `validation/` too when the run holds a validation split.
+    pub fn create(dir: &Path, validation: bool) -> Result<Self> {
         Ok(RunLog {
             dir: dir.to_path_buf(),
             train: EventWriter::create(&dir.join("train"))?,
             test: EventWriter::create(&dir.join("test"))?,
+            validation: match validation {
+                true => Some(EventWriter::create(&dir.join("validation"))?),
+                false => None,
+            },
             session: EventWriter::create(dir)?,
         })
     }
 
     /// Reopens the event files of a run folder at the lengths a checkpoint recorded
     /// ([`Self::lengths`]).
-    pub fn resume(dir: &Path, lengths: &[(PathBuf, u64)]) -> Result<Self> {
+    pub fn resume(dir: &Path, lengths: &[(PathBuf, u64)], validation: bool) -> Result<Self> {
         let writer = |sub: &str| -> Result<EventWriter> {
             let (file, length) = lengths
                 .iter()
@@ -57,15 +64,30 @@ impl RunLog {
             dir: dir.to_path_buf(),
             train: writer("train")?,
             test: writer("test")?,
+            validation: match validation {
+                true => Some(writer("validation")?),
+                false => None,
+            },
             session: writer("")?,
         })
+    }
+
+    fn writers(&mut self) -> impl Iterator<Item = &mut EventWriter> {
+        [
+            Some(&mut self.train),
+            Some(&mut self.test),
+            self.validation.as_mut(),
+            Some(&mut self.session),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Each event file, relative to the run folder, with its length once flushed.
     pub fn lengths(&mut self) -> Result<Vec<(PathBuf, u64)>> {
         let dir = self.dir.clone();
         let mut out = vec![];
-        for writer in [&mut self.train, &mut self.test, &mut self.session] {
+        for writer in self.writers() {
             let length = writer.flushed_len()?;
             let relative = writer.path().strip_prefix(&dir).unwrap_or(writer.path());
             out.push((relative.to_path_buf(), length));
@@ -74,9 +96,7 @@ impl RunLog {
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        self.train.flush()?;
-        self.test.flush()?;
-        self.session.flush()
+        self.writers().try_for_each(|w| w.flush())
     }
 
     /// Marks how the HParams session ended and flushes everything.

@@ -18,10 +18,10 @@ pub struct Planned {
 /// The input shape, layer plans and number of classes of an experiment, without training
 /// (and without reading named datasets, whose shape is known).
 pub fn plan_only(config: &ExperimentConfig) -> Result<Planned> {
-    let (shape, classes, examples) = match crate::data::known_shape(config.data.dataset) {
-        Some(known) => known,
+    let (shape, classes, examples) = match crate::data::describe(&config.data)? {
+        Some(d) => (d.shape, d.classes, d.examples),
         None => {
-            let dataset = crate::data::load(&config.data, false)?;
+            let (dataset, _) = crate::data::load(&config.data, config.seed.unwrap_or(0), false)?;
             (dataset.shape, dataset.classes, dataset.train.len())
         }
     };

@@ -66,7 +66,8 @@ pub struct Prepared {
 /// Checks the config against the data and the backend, without creating any file.
 pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     let device = crate::backend::device(config.backend, config.device)?;
-    let dataset = crate::data::load(&config.data, progress)?;
+    let (dataset, data_warnings) =
+        crate::data::load(&config.data, config.seed.unwrap_or(0), progress)?;
     let input = model::input_shape(&config.model, &dataset.shape)?;
     let plans = model::plan_layers(&config.model, &input)?;
     model::check_classes(
@@ -93,7 +94,10 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         return Err(Error::Model(problem));
     }
     let last = config.model.layers.last().map(|l| l.kind().activation());
-    let warnings = objective(config).mismatch(last).into_iter().collect();
+    let warnings = data_warnings
+        .into_iter()
+        .chain(objective(config).mismatch(last))
+        .collect();
     let schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
     Ok(Prepared {
         config: config.clone(),

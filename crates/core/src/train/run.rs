@@ -43,6 +43,10 @@ pub struct Run<'o> {
     position: Position,
     train_set: DeviceSplit,
     test_set: DeviceSplit,
+    /// Held out of the training set by `[data] validation`.
+    validation_set: Option<DeviceSplit>,
+    /// The dataset's class names, kept in checkpoints for `predict` and `eval`.
+    class_names: Vec<String>,
     batches: Batches,
     objective: Objective,
 }
@@ -75,9 +79,10 @@ impl<'o> Run<'o> {
             mut schedule,
             ..
         } = prepared;
+        let validation = dataset.validation.is_some();
         let (dir, log) = match &resume {
-            None => start_folder(&config, options, &input, &plans)?,
-            Some(r) => resume_folder(&config, r)?,
+            None => start_folder(&config, options, &input, &plans, validation)?,
+            Some(r) => resume_folder(&config, r, validation)?,
         };
         let seed = config.seed.unwrap_or(0);
         device.seed(seed);
@@ -100,6 +105,9 @@ impl<'o> Run<'o> {
         let source = dataset.source.clone();
         let train_set = DeviceSplit::upload(dataset.train, features, &device);
         let test_set = DeviceSplit::upload(dataset.test, features, &device);
+        let validation_set = dataset
+            .validation
+            .map(|v| DeviceSplit::upload(v, features, &device));
         let batch = config.train.batch_size.resolve(train_set.len);
         let t = &config.train;
         let batches = Batches::new(train_set.len, batch, t.shuffle, t.drop_last, seed);
@@ -120,6 +128,8 @@ impl<'o> Run<'o> {
             schedule,
             train_set,
             test_set,
+            validation_set,
+            class_names: dataset.class_names,
             batches,
         };
         run.announce(&source);
@@ -142,8 +152,12 @@ impl<'o> Run<'o> {
         } else {
             String::new()
         };
+        let validation = self
+            .validation_set
+            .as_ref()
+            .map_or(String::new(), |v| format!(" / {} validation", v.len));
         self.console.line(&format!(
-            "{}: {} training / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}{resumed}",
+            "{}: {} training{validation} / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}{resumed}",
             self.config.name,
             self.train_set.len,
             self.test_set.len,
@@ -152,6 +166,9 @@ impl<'o> Run<'o> {
             self.batches.steps(),
             self.dir.display()
         ));
+        if !self.class_names.is_empty() {
+            self.console.line(&class_list(&self.class_names));
+        }
     }
 
     /// Every epoch left, then the run's end record.
@@ -316,6 +333,16 @@ impl<'o> Run<'o> {
             self.config.train.eval_batch_size,
             due.then(|| self.config.model.yields()),
         );
+        let validation = self.validation_set.as_ref().map(|set| {
+            let (loss, accuracy, _) = evaluate(
+                &network.valid(),
+                set,
+                &self.objective,
+                self.config.train.eval_batch_size,
+                None,
+            );
+            (loss, accuracy)
+        });
         let seen = t.seen.max(1) as f64;
         let metrics = EpochMetrics {
             epoch,
@@ -325,6 +352,8 @@ impl<'o> Run<'o> {
             train_accuracy: t.correct as f64 / seen,
             test_loss,
             test_accuracy,
+            validation_loss: validation.map(|v| v.0),
+            validation_accuracy: validation.map(|v| v.1),
             train_seconds: t.train_seconds,
         };
         (metrics, pr)
@@ -372,8 +401,12 @@ impl<'o> Run<'o> {
     fn report(&mut self, m: &EpochMetrics, t: &EpochTotals) {
         let trained = (t.seen - t.before.seen) as f64;
         let seconds = (t.train_seconds - t.before.train_seconds).max(1e-9);
+        let validation = match (m.validation_loss, m.validation_accuracy) {
+            (Some(loss), Some(acc)) => format!("  val_loss {loss:.4}  val_acc {acc:.4}"),
+            _ => String::new(),
+        };
         self.console.end_epoch(&format!(
-            "epoch {:>3}/{}  loss {:.4}  acc {:.4}  test_loss {:.4}  test_acc {:.4}  lr {:.3e}  {:.2}s ({:.0} samples/s)",
+            "epoch {:>3}/{}  loss {:.4}  acc {:.4}{validation}  test_loss {:.4}  test_acc {:.4}  lr {:.3e}  {:.2}s ({:.0} samples/s)",
             m.epoch,
             self.config.train.epochs,
             m.train_loss,
@@ -417,6 +450,7 @@ impl<'o> Run<'o> {
             config_toml: config::to_toml(&self.config),
             model: checkpoint::network_bytes(network)?,
             optimizer: self.optimizer.state()?,
+            class_names: self.class_names.clone(),
         })
     }
 }
@@ -463,12 +497,13 @@ fn start_folder(
     options: &RunOptions,
     input: &[usize],
     plans: &[crate::model::LayerPlan],
+    validation: bool,
 ) -> Result<(PathBuf, RunLog)> {
     let dir = run_dir::create(&options.log_root, &config.name)?;
     let config_path = dir.join("config.toml");
     let toml = config::to_toml(config);
     std::fs::write(&config_path, &toml).map_err(|e| Error::io("cannot write", &config_path, e))?;
-    let mut log = RunLog::create(&dir)?;
+    let mut log = RunLog::create(&dir, validation)?;
     log.session
         .summary(crate::log::media::config_text(&toml), 0)?;
     let nodes = crate::model::graph::nodes(input, &config.model.layers, plans);
@@ -489,9 +524,13 @@ fn start_folder(
 }
 
 /// A resumed run's folder, its event files cut back to the checkpoint's lengths.
-fn resume_folder(config: &ExperimentConfig, r: &Resume) -> Result<(PathBuf, RunLog)> {
+fn resume_folder(
+    config: &ExperimentConfig,
+    r: &Resume,
+    validation: bool,
+) -> Result<(PathBuf, RunLog)> {
     checkpoint::remove_temporaries(&r.run_dir);
-    let mut log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files)?;
+    let mut log = RunLog::resume(&r.run_dir, &r.checkpoint.event_files, validation)?;
     // train.epochs may have been raised: the Text tab shows the new config from the epoch
     // the run resumed at.
     let config_path = r.run_dir.join("config.toml");
@@ -516,5 +555,28 @@ fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {
     log.test.scalar("epoch_loss", m.test_loss as f32, step)?;
     log.test
         .scalar("epoch_accuracy", m.test_accuracy as f32, step)?;
+    if let (Some(writer), Some(loss), Some(accuracy)) = (
+        &mut log.validation,
+        m.validation_loss,
+        m.validation_accuracy,
+    ) {
+        writer.scalar("epoch_loss", loss as f32, step)?;
+        writer.scalar("epoch_accuracy", accuracy as f32, step)?;
+    }
     log.flush()
+}
+
+/// "classes: 0 airplane, 1 automobile, ..." (the first 20, then how many more).
+fn class_list(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut list: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .enumerate()
+        .map(|(i, n)| format!("{i} {n}"))
+        .collect();
+    if names.len() > SHOWN {
+        list.push(format!("... ({} more)", names.len() - SHOWN));
+    }
+    format!("classes: {}", list.join(", "))
 }

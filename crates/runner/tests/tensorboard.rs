@@ -43,6 +43,8 @@ fn the_tensorboard_server_shows_every_kind_of_summary_kiln_writes() {
         "--set",
         "data.limit_train=1000",
         "--set",
+        "data.validation=100",
+        "--set",
         "log.histograms_every=1",
         "--set",
         "log.histogram_examples=100",
@@ -62,7 +64,7 @@ fn the_tensorboard_server_shows_every_kind_of_summary_kiln_writes() {
 
     let tb = TensorBoard::start(&python, &logs);
     let run = format!("cnn_bn/{}", run_dir.file_name().unwrap().to_string_lossy());
-    let runs: Vec<String> = ["", "/train", "/test", "/eval", "/predict"]
+    let runs: Vec<String> = ["", "/train", "/validation", "/test", "/eval", "/predict"]
         .iter()
         .map(|s| format!("{run}{s}"))
         .collect();
@@ -180,6 +182,7 @@ fn scalars(tb: &TensorBoard, report: &Report, run: &str) {
     }
     for tag in ["epoch_loss", "epoch_accuracy"] {
         report.has("scalars", "test", tag);
+        report.has("scalars", "validation", tag);
     }
     report.has("scalars", "eval", "eval/loss");
     report.has("scalars", "eval", "eval/accuracy");
@@ -189,11 +192,14 @@ fn scalars(tb: &TensorBoard, report: &Report, run: &str) {
     let test = format!("{run}/test");
     let steps = series_steps(tb, "scalars/scalars", &test, "epoch_accuracy");
     assert_eq!(steps, (1..=EPOCHS as i64).collect::<Vec<_>>());
+    let validation = format!("{run}/validation");
+    let steps = series_steps(tb, "scalars/scalars", &validation, "epoch_accuracy");
+    assert_eq!(steps, (1..=EPOCHS as i64).collect::<Vec<_>>());
     // Every step's batch_loss, though only the first value of a tag carries its metadata:
-    // 1000 examples in batches of 64 are 16 steps an epoch.
+    // 1000 examples less 100 held out, in batches of 64, are 15 steps an epoch.
     let train = format!("{run}/train");
     let steps = series_steps(tb, "scalars/scalars", &train, "batch_loss");
-    assert_eq!(steps, (1..=16 * EPOCHS as i64).collect::<Vec<_>>());
+    assert_eq!(steps, (1..=15 * EPOCHS as i64).collect::<Vec<_>>());
 }
 
 /// The steps of a series whose points are `[wall time, step, ...]` (scalars, histograms).

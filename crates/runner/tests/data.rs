@@ -78,9 +78,11 @@ fn an_image_folder_of_real_mnist_digits_trains_like_the_idx_files() {
     };
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path();
-    let config: kiln_core::config::DataConfig =
-        toml::from_str(&format!("dataset = \"mnist\"\ndir = {:?}", mnist.display().to_string()))
-            .unwrap();
+    let config: kiln_core::config::DataConfig = toml::from_str(&format!(
+        "dataset = \"mnist\"\ndir = {:?}",
+        mnist.display().to_string()
+    ))
+    .unwrap();
     let (mnist_data, _) = kiln_core::data::load(&config, 0, false).unwrap();
     let folder = dir.join("digits");
     for (split, data, count) in [
@@ -91,7 +93,13 @@ fn an_image_folder_of_real_mnist_digits_trains_like_the_idx_files() {
             panic!("MNIST is pixels")
         };
         for i in 0..count {
-            write_digit(&folder, split, i, data.labels[i], &values[i * 784..(i + 1) * 784]);
+            write_digit(
+                &folder,
+                split,
+                i,
+                data.labels[i],
+                &values[i * 784..(i + 1) * 784],
+            );
         }
     }
     let from_idx = mlp_experiment(
@@ -127,12 +135,19 @@ fn an_image_folder_of_real_mnist_digits_trains_like_the_idx_files() {
     );
     eprintln!("test accuracy: IDX files {idx:.4}, image folder {folder_acc:.4}");
     assert!(idx > 0.9, "{idx}");
-    assert!((idx - folder_acc).abs() <= 0.01, "IDX {idx} vs folder {folder_acc}");
+    assert!(
+        (idx - folder_acc).abs() <= 0.01,
+        "IDX {idx} vs folder {folder_acc}"
+    );
 
     let run_dir = single_run(&dir.join("logs/folder"));
     let picture = folder.join("test/digit_7/00000.png");
     let out = runner(dir)
-        .args(["predict", run_dir.to_str().unwrap(), picture.to_str().unwrap()])
+        .args([
+            "predict",
+            run_dir.to_str().unwrap(),
+            picture.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     ok(&out);
@@ -149,8 +164,13 @@ fn bad_image_folders_are_refused_before_any_run_folder() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         image::GrayImage::new(8, 8).save(path).unwrap();
     };
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, Vec<&str>)> = vec![
-        ("no_test", Box::new(|d: &Path| png(&d.join("train/a/1.png"))), vec!["has no test/ folder"]),
+    type Case<'a> = (&'a str, Box<dyn Fn(&Path) + 'a>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "no_test",
+            Box::new(|d: &Path| png(&d.join("train/a/1.png"))),
+            vec!["has no test/ folder"],
+        ),
         (
             "no_classes",
             Box::new(|d: &Path| {
@@ -204,7 +224,10 @@ fn bad_image_folders_are_refused_before_any_run_folder() {
         );
         let out = runner(dir).arg(&file).output().unwrap();
         assert_user_error(&out, &expect);
-        assert!(!dir.join("logs").join(name).exists(), "{name}: a run folder was made");
+        assert!(
+            !dir.join("logs").join(name).exists(),
+            "{name}: a run folder was made"
+        );
     }
 }
 
@@ -277,11 +300,17 @@ batch_size = 50
         printed.contains("1800 training / 200 validation / 500 test examples"),
         "{printed}"
     );
-    assert!(printed.contains("classes: 0 airplane, 1 automobile,"), "{printed}");
+    assert!(
+        printed.contains("classes: 0 airplane, 1 automobile,"),
+        "{printed}"
+    );
     assert!(printed.contains("val_acc"), "{printed}");
     let run_dir = single_run(&dir.join("logs/cifar"));
     let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
-    assert!(config.contains("best = \"validation_accuracy\""), "{config}");
+    assert!(
+        config.contains("best = \"validation_accuracy\""),
+        "{config}"
+    );
     assert!(run_dir.join("validation").read_dir().unwrap().count() == 1);
     assert!(run_dir.join("checkpoints/best.ckpt").is_file());
 
@@ -290,7 +319,12 @@ batch_size = 50
         .save(&picture)
         .unwrap();
     let out = runner(dir)
-        .args(["predict", run_dir.to_str().unwrap(), picture.to_str().unwrap(), "--json"])
+        .args([
+            "predict",
+            run_dir.to_str().unwrap(),
+            picture.to_str().unwrap(),
+            "--json",
+        ])
         .output()
         .unwrap();
     ok(&out);
@@ -312,8 +346,33 @@ batch_size = 50
 
     // A normalisation with two values for three channels: exit 2 naming the key.
     let out = runner(dir)
-        .args([file.to_str().unwrap(), "--set", "data.normalize.std=[0.2, 0.3]"])
+        .args([
+            file.to_str().unwrap(),
+            "--set",
+            "data.normalize.std=[0.2, 0.3]",
+        ])
         .output()
         .unwrap();
     assert_user_error(&out, &["data.normalize.std", "3 channels"]);
+}
+
+/// experiments/cifar10_cnn.toml is a valid experiment, planned without its data (which only
+/// the publisher's site serves).
+#[test]
+fn the_cifar10_experiment_plans_without_its_data() {
+    let scratch = tempfile::tempdir().unwrap();
+    let experiment = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../experiments/cifar10_cnn.toml"
+    );
+    let out = runner(scratch.path())
+        .args(["inspect", experiment])
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stdout(&out).contains("total params: 1,117,738"),
+        "{}",
+        stdout(&out)
+    );
 }

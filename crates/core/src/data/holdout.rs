@@ -40,7 +40,7 @@ pub fn hold_out(
     let shares = shares(&by_class.iter().map(Vec::len).collect::<Vec<_>>(), total);
     let mut held = vec![false; len];
     for (class, (members, share)) in by_class.iter_mut().zip(shares).enumerate() {
-        let stream = seed ^ 0x7a11_d0u64 ^ (class as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let stream = seed ^ 0x007a_11d0_u64 ^ (class as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         members.shuffle(&mut SmallRng::seed_from_u64(stream));
         for &i in &members[..share] {
             held[i] = true;

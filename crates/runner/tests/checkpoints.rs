@@ -10,6 +10,11 @@ use common::*;
 /// A small CNN with BatchNorm and dropout (both draw on or keep state a resume must restore)
 /// on the synthetic 28x28 data, trained by Adam (kiln's fused optimizer on flex).
 fn cnn_experiment(dir: &Path, epochs: usize, train: usize) -> PathBuf {
+    cnn_experiment_with(dir, epochs, train, "")
+}
+
+/// [`cnn_experiment`] with more `[data]` lines (they may open `[data.augment]`).
+fn cnn_experiment_with(dir: &Path, epochs: usize, train: usize, data_lines: &str) -> PathBuf {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     kiln_core::data::synthetic::write_idx(&data, train, 300, false).unwrap();
@@ -23,6 +28,7 @@ seed = 3
 dataset = "idx"
 dir = "{}"
 normalize = {{ scale = 255.0 }}
+{data_lines}
 [model]
 input = [1, 28, 28]
 layers = [
@@ -94,7 +100,21 @@ fn script(name: &str) -> PathBuf {
 #[test]
 fn a_run_stopped_by_ctrl_c_and_resumed_matches_one_never_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let file = cnn_experiment(dir.path(), 10_000, 3000);
+    // A validation split and every augmentation: their draws must resume exactly too.
+    let file = cnn_experiment_with(
+        dir.path(),
+        10_000,
+        3000,
+        "validation = 300
+[data.augment]
+random_crop = { size = 28, padding = 2 }
+horizontal_flip = true
+rotation = 10
+translate = 0.1
+cutout = { size = 6 }
+mixup = 0.2
+cutmix = 1.0",
+    );
     let (stopped_logs, whole_logs) = (dir.path().join("stopped"), dir.path().join("whole"));
 
     // Interrupt once two epochs are checkpointed, somewhere in the third or later.

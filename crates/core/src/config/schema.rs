@@ -122,6 +122,71 @@ pub struct DataConfig {
     /// A stratified, seeded hold-out of the training set: a fraction (`0.1`) or a count (`5000`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<Holdout>,
+    /// `[data.augment]`: random transforms of the training batches (pictures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<Augment>,
+}
+
+/// `[data.augment]`, each transform off unless given; applied to training batches only, in
+/// the order listed, drawn from (seed, global step) so that a resumed run draws the same.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Augment {
+    /// torchvision's `RandomCrop(size, padding)`: zero padding, then a random window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_crop: Option<RandomCrop>,
+    /// Mirror left-right: `true` (half the pictures) or a probability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizontal_flip: Option<Chance>,
+    /// Rotate by a random angle in [-degrees, degrees] (nearest pixel, zero fill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<f64>,
+    /// Shift by up to this fraction of the width and height (nearest pixel, zero fill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translate: Option<f64>,
+    /// Zero a random square of the normalised picture (DeVries & Taylor 2017).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutout: Option<Cutout>,
+    /// Mix each batch with a shuffled copy of itself, by a weight drawn from Beta(alpha, alpha).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixup: Option<f64>,
+    /// Paste a box of a shuffled copy of the batch, its area from Beta(alpha, alpha).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutmix: Option<f64>,
+}
+
+/// `random_crop = { size = 32, padding = 4 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomCrop {
+    pub size: crate::layers::Size2,
+    #[serde(default)]
+    pub padding: usize,
+}
+
+/// `cutout = { size = 8 }`: the side of the square.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cutout {
+    pub size: usize,
+}
+
+/// `true` (probability one half), `false`, or a probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Chance {
+    Half(bool),
+    Probability(f64),
+}
+
+impl Chance {
+    pub fn probability(self) -> f64 {
+        match self {
+            Chance::Half(true) => 0.5,
+            Chance::Half(false) => 0.0,
+            Chance::Probability(p) => p,
+        }
+    }
 }
 
 impl DataConfig {

@@ -62,6 +62,9 @@ fn check_data(p: &mut Problems, data: &DataConfig) {
     }
     check_normalize(p, data);
     check_image_folder(p, data);
+    if let Some(augment) = &data.augment {
+        check_augment(p, augment, data.dataset);
+    }
     p.check(
         data.label_mode.is_none() || data.dataset == DatasetKind::Cifar100,
         "data.label_mode",
@@ -253,6 +256,53 @@ fn check_normalize(p: &mut Problems, data: &DataConfig) {
             } else {
                 p.check(v.is_finite(), key, "must be finite numbers");
             }
+        }
+    }
+}
+
+/// The values of `[data.augment]` that cannot work whatever the pictures' size (that is
+/// checked once the data is loaded: `data::augment::Augmenter::new`).
+fn check_augment(p: &mut Problems, a: &Augment, dataset: DatasetKind) {
+    p.check(
+        dataset != DatasetKind::Csv,
+        "data.augment",
+        "applies to pictures; CSV rows have no height and width",
+    );
+    if let Some(flip) = a.horizontal_flip {
+        let chance = flip.probability();
+        p.check(
+            (0.0..=1.0).contains(&chance),
+            "data.augment.horizontal_flip",
+            format!("must be true, false or a probability from 0 to 1 (got {chance})"),
+        );
+    }
+    if let Some(degrees) = a.rotation {
+        p.check(
+            (0.0..=180.0).contains(&degrees),
+            "data.augment.rotation",
+            format!("must be degrees from 0 to 180 (got {degrees})"),
+        );
+    }
+    if let Some(fraction) = a.translate {
+        p.check(
+            (0.0..1.0).contains(&fraction),
+            "data.augment.translate",
+            format!("must be a fraction of the size, from 0 to below 1 (got {fraction})"),
+        );
+    }
+    if let Some(cutout) = a.cutout {
+        p.check(
+            cutout.size > 0,
+            "data.augment.cutout.size",
+            "must be at least 1 (the side of the square, in pixels)",
+        );
+    }
+    for (alpha, key) in [
+        (a.mixup, "data.augment.mixup"),
+        (a.cutmix, "data.augment.cutmix"),
+    ] {
+        if let Some(alpha) = alpha {
+            p.positive(alpha, key);
         }
     }
 }

@@ -66,6 +66,37 @@ impl DeviceSplit {
         )
     }
 
+    /// The examples at `indices`, transformed by `augment` with the draws of `global_step`,
+    /// and the labels each row was mixed with and the weight of its own, when mixed.
+    pub fn augmented(
+        &self,
+        indices: &[i64],
+        augment: &super::augment::Augmenter,
+        global_step: usize,
+    ) -> (Tensor<2>, Tensor<1, Int>, Option<(Tensor<1, Int>, f64)>) {
+        let Inputs::Pixels { values, norm } = &self.inputs else {
+            // Only pictures are augmented (the config check refuses the rest).
+            let (x, y) = self.gather(indices);
+            return (x, y, None);
+        };
+        let f = self.features;
+        let rows = indices
+            .iter()
+            .map(|&i| &values[i as usize * f..(i as usize + 1) * f]);
+        let mut out = Vec::with_capacity(indices.len() * f);
+        let mix = augment.batch(rows, norm, global_step, &mut out);
+        let idx = |rows: Vec<i64>| {
+            let n = rows.len();
+            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.device)
+        };
+        let labels = self.labels.clone().select(0, idx(indices.to_vec()));
+        let mixed = mix.map(|m| {
+            let partners = m.partner.iter().map(|&p| indices[p]).collect();
+            (self.labels.clone().select(0, idx(partners)), m.lambda)
+        });
+        (self.tensor(out, indices.len()), labels, mixed)
+    }
+
     /// The examples at `indices`: gathered when `shuffled`, else a contiguous range (which
     /// unshuffled batches are) taken as one: a full batch of MNIST is 188 MB, which `range`
     /// builds once and keeps.

@@ -6,6 +6,7 @@
 //! start-up cost of writing 188 MB of fresh float32 MNIST), CSV values are normalised floats.
 //! The training loop takes batches from it ([`DeviceSplit`]).
 
+pub mod augment;
 mod batches;
 pub mod cifar;
 pub mod csv;

@@ -61,6 +61,8 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// Built here because Burn may refuse a schedule (lr > 1 for cosine), before any file exists.
     pub schedule: Schedule,
+    /// `[data.augment]`, checked against the pictures' shape.
+    pub augment: Option<crate::data::augment::Augmenter>,
 }
 
 /// Checks the config against the data and the backend, without creating any file.
@@ -99,6 +101,14 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         .chain(objective(config).mismatch(last))
         .collect();
     let schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
+    let augment = match &config.data.augment {
+        Some(spec) => Some(crate::data::augment::Augmenter::new(
+            spec,
+            &dataset.shape,
+            config.seed.unwrap_or(0),
+        )?),
+        None => None,
+    };
     Ok(Prepared {
         config: config.clone(),
         dataset,
@@ -107,6 +117,7 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         device,
         warnings,
         schedule,
+        augment,
     })
 }
 

@@ -47,6 +47,8 @@ pub struct Run<'o> {
     validation_set: Option<DeviceSplit>,
     /// The dataset's class names, kept in checkpoints for `predict` and `eval`.
     class_names: Vec<String>,
+    /// `[data.augment]`, applied to training batches.
+    augment: Option<crate::data::augment::Augmenter>,
     batches: Batches,
     objective: Objective,
 }
@@ -77,6 +79,7 @@ impl<'o> Run<'o> {
             plans,
             device,
             mut schedule,
+            augment,
             ..
         } = prepared;
         let validation = dataset.validation.is_some();
@@ -130,6 +133,7 @@ impl<'o> Run<'o> {
             test_set,
             validation_set,
             class_names: dataset.class_names,
+            augment,
             batches,
         };
         run.announce(&source);
@@ -213,8 +217,16 @@ impl<'o> Run<'o> {
         for (step, indices) in batches.epoch(epoch).enumerate().skip(skip) {
             self.device
                 .seed(step_seed(self.seed, self.position.global_step));
-            let (x, y) = self.train_set.batch(indices, shuffled);
-            let pass = forward_backward(&network, &self.objective, x, y);
+            let (x, y, mixed) = match &self.augment {
+                Some(a) => self
+                    .train_set
+                    .augmented(indices, a, self.position.global_step),
+                None => {
+                    let (x, y) = self.train_set.batch(indices, shuffled);
+                    (x, y, None)
+                }
+            };
+            let pass = forward_backward(&network, &self.objective, x, y, mixed);
             correct = correct + pass.correct;
             network = self.optimizer.step(lr, network, pass.grads);
             self.position.global_step += 1;

@@ -30,11 +30,24 @@ pub fn forward_backward(
     loss_fn: &Objective,
     x: Tensor<2>,
     y: Tensor<1, Int>,
+    mixed: Option<(Tensor<1, Int>, f64)>,
 ) -> Pass {
     // An autodiff input puts BatchNorm and Dropout in training mode even when they come
     // first (Burn decides by the input's device).
     let logits = network.forward(x.autodiff());
-    let loss = loss_fn.forward(logits.clone(), y.clone());
+    let loss = match mixed {
+        None => loss_fn.forward(logits.clone(), y.clone()),
+        // Mixup and cutmix: each loss weighted by its label's share of the picture (for
+        // cross-entropy, the loss on the mixed soft target).
+        Some((y_b, lambda)) => loss_fn
+            .forward(logits.clone(), y.clone())
+            .mul_scalar(lambda)
+            .add(
+                loss_fn
+                    .forward(logits.clone(), y_b)
+                    .mul_scalar(1.0 - lambda),
+            ),
+    };
     let correct = count_correct(logits.inner(), y);
     let grads = GradientsParams::from_grads(loss.backward(), network);
     Pass {

@@ -1,9 +1,10 @@
-//! Any bytes as a picture for `runner predict`: decoding under a pixel budget
-//! (`infer::preprocess::decode`) and framing as an MNIST digit must give a picture, refuse
-//! it, or find it blank, never panic; a header claiming more pixels than the budget is
-//! refused before anything is decoded.
+//! Any bytes as a picture for `runner predict` and image folders: decoding under a pixel
+//! budget (`data::picture::decode`), framing as an MNIST digit and fitting to a network's
+//! input (`data::picture::fit`) must give a picture, refuse it, or find it blank, never panic;
+//! a header claiming more pixels than the budget is refused before anything is decoded.
 #![no_main]
 
+use kiln_core::data::picture;
 use kiln_core::infer::preprocess;
 use libfuzzer_sys::fuzz_target;
 
@@ -11,8 +12,9 @@ use libfuzzer_sys::fuzz_target;
 const MAX_PIXELS: u64 = 1 << 20;
 
 fuzz_target!(|bytes: &[u8]| {
-    if let Ok(picture) = preprocess::decode(std::io::Cursor::new(bytes), MAX_PIXELS) {
-        assert!(u64::from(picture.width()) * u64::from(picture.height()) <= MAX_PIXELS);
-        let _ = preprocess::frame(&picture);
+    if let Ok(image) = picture::decode(std::io::Cursor::new(bytes), MAX_PIXELS) {
+        assert!(u64::from(image.width()) * u64::from(image.height()) <= MAX_PIXELS);
+        let _ = preprocess::frame(&image);
+        assert_eq!(picture::fit(&image, 3, [7, 5]).len(), 3 * 7 * 5);
     }
 });

@@ -414,6 +414,7 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
             train_loss: last.train_loss,
             test_loss: last.test_loss,
             test_accuracy: last.test_accuracy,
+            validation_accuracy: last.validation_accuracy,
         };
         let text = toml::to_string(&result).unwrap_or_default();
         // result.toml in the run folder marks the run complete (a sweep skips it next time).

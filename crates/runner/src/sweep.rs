@@ -68,6 +68,9 @@ pub struct RunResult {
     pub train_loss: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
+    /// On the held-out split, with `[data] validation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_accuracy: Option<f64>,
 }
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).

@@ -232,7 +232,7 @@ fn bad_image_folders_are_refused_before_any_run_folder() {
 }
 
 /// The real layout of CIFAR-10's binary version (files the test writes: the real ones are not
-/// in any package registry): a conv net trains on it with a validation split, which picks
+/// in any package registry): a conv net trains on it, augmented, with a validation split, which picks
 /// best.ckpt and has its own TensorBoard run folder; predict fits an RGB picture of another
 /// size to 3x32x32 and names the class.
 #[test]
@@ -275,6 +275,9 @@ limit_train = 2000
 limit_test = 500
 validation = 0.1
 normalize = {{ mean = [0.49, 0.48, 0.45], std = [0.25, 0.24, 0.26] }}
+[data.augment]
+random_crop = {{ size = 32, padding = 4 }}
+horizontal_flip = true
 [model]
 layers = [
   {{ type = "conv2d", filters = 8, kernel = 3, activation = "relu" }},
@@ -329,18 +332,10 @@ batch_size = 50
         .unwrap();
     ok(&out);
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let names = [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ];
+    let names = kiln_core::data::cifar::class_names(
+        kiln_core::config::DatasetKind::Cifar10,
+        kiln_core::config::LabelMode::Fine,
+    );
     let class = json[0]["class"].as_u64().unwrap() as usize;
     assert_eq!(json[0]["name"], names[class], "{json}");
 

@@ -368,6 +368,14 @@ fn fetch(
     )))
 }
 
+/// The files of `kind` (CIFAR-10 or CIFAR-100) read out of the archive `gz`: what `[data] dir`
+/// naming an archive reads (the fuzz target's entry).
+pub fn extract_archive(kind: DatasetKind, gz: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let layout = Layout::of(kind)
+        .ok_or_else(|| Error::Data(format!("internal: {} is not CIFAR", kind.name())))?;
+    extract(layout, gz, Path::new("the archive"))
+}
+
 /// The dataset's files from the archive's bytes (`path` names it in errors), each of exactly
 /// its size: nothing else in the archive is read or written anywhere.
 fn extract(layout: &Layout, gz: &[u8], path: &Path) -> Result<Vec<(&'static str, Vec<u8>)>> {

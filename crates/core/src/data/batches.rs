@@ -73,7 +73,7 @@ impl DeviceSplit {
         indices: &[i64],
         augment: &super::augment::Augmenter,
         global_step: usize,
-    ) -> (Tensor<2>, Tensor<1, Int>, Option<(Tensor<1, Int>, f64)>) {
+    ) -> (Tensor<2>, Tensor<1, Int>, Option<MixedLabels>) {
         let Inputs::Pixels { values, norm } = &self.inputs else {
             // Only pictures are augmented (the config check refuses the rest).
             let (x, y) = self.gather(indices);
@@ -128,6 +128,9 @@ impl DeviceSplit {
         Tensor::from_data(TensorData::new(values, [rows, self.features]), &self.device)
     }
 }
+
+/// The labels a mixed batch's rows were mixed with, and the weight of each row's own label.
+pub type MixedLabels = (Tensor<1, Int>, f64);
 
 /// How many rows ahead of the one being copied a gather prefetches.
 const PREFETCH_ROWS: usize = 4;

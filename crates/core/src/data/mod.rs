@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{DataConfig, DatasetKind, Normalize};
 use crate::error::{Error, Result};
 
-pub use batches::{Batches, DeviceSplit};
+pub use batches::{Batches, DeviceSplit, MixedLabels};
 pub use normalise::{Affine, PixelNorm};
 
 /// One split (train or test).

@@ -30,7 +30,7 @@ pub fn forward_backward(
     loss_fn: &Objective,
     x: Tensor<2>,
     y: Tensor<1, Int>,
-    mixed: Option<(Tensor<1, Int>, f64)>,
+    mixed: Option<crate::data::MixedLabels>,
 ) -> Pass {
     // An autodiff input puts BatchNorm and Dropout in training mode even when they come
     // first (Burn decides by the input's device).

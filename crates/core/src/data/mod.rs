@@ -182,6 +182,20 @@ pub fn describe(config: &DataConfig) -> Result<Option<Described>> {
     }))
 }
 
+/// What a trained run's dataset was, from its config and the class names its checkpoint
+/// kept, where that is all there is to know (an image folder: the pictures need not be
+/// there any more); `None` where [`describe`] or reading the data says.
+pub fn describe_trained(config: &DataConfig, class_names: &[String]) -> Option<Described> {
+    match (config.dataset, config.image_size) {
+        (DatasetKind::ImageFolder, Some([h, w])) if !class_names.is_empty() => Some(Described {
+            shape: vec![config.channels(), h, w],
+            classes: class_names.len(),
+            examples: 1,
+        }),
+        _ => None,
+    }
+}
+
 /// Loads the dataset `[data]` describes, holding out its validation split with `seed`.
 /// `progress` shows download bars.
 pub fn load(config: &DataConfig, seed: u64, progress: bool) -> Result<(Dataset, Vec<String>)> {

@@ -51,12 +51,18 @@ impl Trained {
         let mut found = checkpoint::find(run_dir, which)?;
         let config = found.checkpoint.config(&found.path)?;
         let device = crate::backend::device(config.backend, config.device)?;
+        // An image folder's classes are in the checkpoint: the pictures need not be there.
+        let planned =
+            match crate::data::describe_trained(&config.data, &found.checkpoint.class_names) {
+                Some(described) => crate::model::plan_described(&config, described)?,
+                None => crate::model::plan_only(&config)?,
+            };
         let crate::model::Planned {
             input,
             plans,
             classes,
             ..
-        } = crate::model::plan_only(&config)?;
+        } = planned;
         let network = Network::new(&config.model, &config.init, &input, &plans, &device);
         let bytes = std::mem::take(&mut found.checkpoint.model);
         let network = checkpoint::load_network(network, bytes).map_err(|e| {

@@ -18,13 +18,27 @@ pub struct Planned {
 /// The input shape, layer plans and number of classes of an experiment, without training
 /// (and without reading named datasets, whose shape is known).
 pub fn plan_only(config: &ExperimentConfig) -> Result<Planned> {
-    let (shape, classes, examples) = match crate::data::describe(&config.data)? {
-        Some(d) => (d.shape, d.classes, d.examples),
+    let described = match crate::data::describe(&config.data)? {
+        Some(d) => d,
         None => {
             let (dataset, _) = crate::data::load(&config.data, config.seed.unwrap_or(0), false)?;
-            (dataset.shape, dataset.classes, dataset.train.len())
+            crate::data::Described {
+                shape: dataset.shape,
+                classes: dataset.classes,
+                examples: dataset.train.len(),
+            }
         }
     };
+    plan_described(config, described)
+}
+
+/// [`plan_only`] for a dataset already described (by a checkpoint, say).
+pub fn plan_described(config: &ExperimentConfig, data: crate::data::Described) -> Result<Planned> {
+    let crate::data::Described {
+        shape,
+        classes,
+        examples,
+    } = data;
     let input = super::input_shape(&config.model, &shape)?;
     let plans = super::plan(&config.model, &input, classes)?;
     let batch = config.train.batch_size.resolve(examples).min(examples);

@@ -328,9 +328,8 @@ impl<'o> Run<'o> {
     }
 
     /// The epoch's figures, with the test set (and the validation split, if any) evaluated
-    /// on the trained weights, and the
-    /// counts of its precision–recall curves when they are due (`[log] pr_curves_every`: every
-    /// N epochs and at the last).
+    /// on the trained weights, and the counts of the test set's precision–recall curves when
+    /// they are due (`[log] pr_curves_every`: every N epochs and at the last).
     fn test_epoch(
         &self,
         network: &Network,

@@ -56,14 +56,17 @@ impl DeviceSplit {
             }
             self.inputs.extend_normalised(row(i), &mut values);
         }
-        let idx = Tensor::<1, Int>::from_data(
-            TensorData::new(indices.to_vec(), [indices.len()]),
-            &self.device,
-        );
         (
             self.tensor(values, indices.len()),
-            self.labels.clone().select(0, idx),
+            self.labels_at(indices.to_vec()),
         )
+    }
+
+    /// The labels of the examples `rows`, in that order.
+    fn labels_at(&self, rows: Vec<i64>) -> Tensor<1, Int> {
+        let n = rows.len();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.device);
+        self.labels.clone().select(0, idx)
     }
 
     /// The examples at `indices`, transformed by `augment` with the draws of `global_step`,
@@ -85,14 +88,10 @@ impl DeviceSplit {
             .map(|&i| &values[i as usize * f..(i as usize + 1) * f]);
         let mut out = Vec::with_capacity(indices.len() * f);
         let mix = augment.batch(rows, norm, global_step, &mut out);
-        let idx = |rows: Vec<i64>| {
-            let n = rows.len();
-            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.device)
-        };
-        let labels = self.labels.clone().select(0, idx(indices.to_vec()));
+        let labels = self.labels_at(indices.to_vec());
         let mixed = mix.map(|m| {
             let partners = m.partner.iter().map(|&p| indices[p]).collect();
-            (self.labels.clone().select(0, idx(partners)), m.lambda)
+            (self.labels_at(partners), m.lambda)
         });
         (self.tensor(out, indices.len()), labels, mixed)
     }

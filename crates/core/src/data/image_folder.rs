@@ -190,11 +190,7 @@ fn decode_all(files: &[(PathBuf, u32)], channels: usize, size: [usize; 2]) -> Re
         .par_chunks_mut(per)
         .zip(files.par_iter())
         .map(|(out, (path, _))| {
-            let (file, _) = crate::files::open_regular(path).map_err(|e| {
-                Error::Data(format!("cannot open the image {} ({e})", path.display()))
-            })?;
-            let image = picture::decode(std::io::BufReader::new(file), picture::MAX_PIXELS)
-                .map_err(|why| Error::Data(format!("the image {} {why}", path.display())))?;
+            let image = picture::read(path, picture::MAX_PIXELS)?;
             out.copy_from_slice(&picture::fit(&image, channels, size));
             Ok(())
         })

@@ -40,6 +40,16 @@ pub fn decode(
     DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot be decoded ({e}); {SUPPORTED}"))
 }
 
+/// The picture in the file at `path` (a regular file), decoded within `max_pixels`; the error
+/// names the file. What image folders and `runner predict` read pictures with.
+pub fn read(path: &std::path::Path, max_pixels: u64) -> crate::error::Result<DynamicImage> {
+    use crate::error::Error;
+    let (file, _) = crate::files::open_regular(path)
+        .map_err(|e| Error::Data(format!("cannot open the image {} ({e})", path.display())))?;
+    decode(std::io::BufReader::new(file), max_pixels)
+        .map_err(|why| Error::Data(format!("the image {} {why}", path.display())))
+}
+
 /// `picture` as `channels` planes (1: grey, 3: red, green, blue; alpha dropped) of
 /// `height x width` bytes: scaled so that it covers that size with its aspect kept (bilinear,
 /// anti-aliased when shrinking), then its centre cut out. That is torchvision's

@@ -63,10 +63,7 @@ pub fn framing(trained: &Trained) -> Result<Framing> {
 
 /// Reads and frames one picture of at most `max_pixels` pixels; the error names the file.
 pub fn load_picture(path: &Path, max_pixels: u64, framing: Framing) -> Result<Framed> {
-    let (file, _) = crate::files::open_regular(path)
-        .map_err(|e| Error::Data(format!("cannot open the image {} ({e})", path.display())))?;
-    let picture = crate::data::picture::decode(std::io::BufReader::new(file), max_pixels)
-        .map_err(|why| Error::Data(format!("the image {} {why}", path.display())))?;
+    let picture = crate::data::picture::read(path, max_pixels)?;
     match framing {
         Framing::Mnist => preprocess::frame(&picture).ok_or_else(|| {
             Error::Data(format!(

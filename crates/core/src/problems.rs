@@ -39,3 +39,44 @@ impl Problems {
         );
     }
 }
+
+/// ` (did you mean `x`?)` when a valid name is a small edit away.
+pub fn suggest(found: &str, valid: &[&str]) -> String {
+    valid
+        .iter()
+        .map(|v| (edit_distance(found, v), v))
+        .filter(|(d, v)| *d <= 2.max(v.len() / 3))
+        .min()
+        .map(|(_, v)| format!(" (did you mean `{v}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_near_misses_only() {
+        assert_eq!(suggest("lrr", &["lr", "betas"]), " (did you mean `lr`?)");
+        assert_eq!(
+            suggest("adamm", &["sgd", "adam", "adamw"]),
+            " (did you mean `adam`?)"
+        );
+        assert_eq!(suggest("zzzzzz", &["lr", "betas"]), "");
+    }
+}

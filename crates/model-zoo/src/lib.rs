@@ -9,21 +9,28 @@
 
 #![forbid(unsafe_code)]
 
+mod resnet;
+
 use kiln_core::layers::{
-    Activation, AvgPool2d, Batchnorm, Conv2d, Dropout, Flatten, LayerSpec, Linear, MaxPool2d, Size2,
+    Activation, AvgPool2d, Batchnorm, Conv2d, Dropout, Flatten, LayerSpec, Linear, MaxPool2d, Node,
+    Size2,
 };
 use serde::Deserialize;
 
+pub use resnet::ResNetParams;
+
 /// The architectures [`expand`] knows.
-pub const NAMES: &[&str] = &["mlp", "cnn_bn", "lenet5", "ann5"];
+pub const NAMES: &[&str] = &["mlp", "cnn_bn", "lenet5", "ann5", "resnet"];
 
 /// Expands zoo architecture `name` with `params` into layers.
-pub fn expand(name: &str, params: &toml::Table) -> Result<Vec<LayerSpec>, String> {
+pub fn expand(name: &str, params: &toml::Table) -> Result<Vec<Node>, String> {
+    let chain = |layers: Vec<LayerSpec>| layers.into_iter().map(Node::from).collect();
     match name {
-        "mlp" => parse::<MlpParams>(params).map(|p| p.layers()),
-        "cnn_bn" => parse::<CnnBnParams>(params).map(|p| p.layers()),
-        "lenet5" => parse::<LeNet5Params>(params).map(|p| p.layers()),
-        "ann5" => parse::<Ann5Params>(params).map(|p| p.layers()),
+        "mlp" => parse::<MlpParams>(params).map(|p| chain(p.layers())),
+        "cnn_bn" => parse::<CnnBnParams>(params).map(|p| chain(p.layers())),
+        "lenet5" => parse::<LeNet5Params>(params).map(|p| chain(p.layers())),
+        "ann5" => parse::<Ann5Params>(params).map(|p| chain(p.layers())),
+        "resnet" => parse::<ResNetParams>(params).and_then(|p| p.layers()),
         other => Err(format!(
             "unknown zoo model {other:?}; valid: {}",
             NAMES.join(", ")
@@ -184,18 +191,45 @@ mod tests {
     use kiln_core::config::ModelConfig;
     use kiln_core::model::plan;
 
-    fn total(layers: Vec<LayerSpec>) -> usize {
+    fn total(layers: Vec<Node>) -> usize {
+        total_on(layers, &[1, 28, 28])
+    }
+
+    fn total_on(layers: Vec<Node>, input: &[usize]) -> usize {
         let model = ModelConfig {
             zoo: None,
             params: None,
             input: None,
             layers,
+            blocks: Default::default(),
         };
-        plan(&model, &[1, 28, 28], 10)
+        plan(&model, input, 10)
             .unwrap()
             .iter()
             .map(|p| p.params)
             .sum()
+    }
+
+    #[test]
+    fn resnet20_has_the_papers_parameter_count_with_projection_shortcuts() {
+        let layers = expand("resnet", &params("depth = 20")).unwrap();
+        assert_eq!(total_on(layers.clone(), &[3, 32, 32]), 272_474);
+        // 1 stem conv + 3 stages x 3 blocks x 2 convs + 2 projections + the classifier.
+        let convs = layers
+            .iter()
+            .filter(|n| n.layer.type_name() == "conv2d")
+            .count();
+        assert_eq!(convs, 1 + 18 + 2);
+        let adds = layers
+            .iter()
+            .filter(|n| n.layer.type_name() == "add")
+            .count();
+        assert_eq!(adds, 9);
+        // Depth 56: n = 9 blocks per stage, 853,018 parameters with option B shortcuts.
+        let deeper = expand("resnet", &params("depth = 56")).unwrap();
+        assert!(total_on(deeper, &[3, 32, 32]) > 800_000);
+        let err = expand("resnet", &params("depth = 21")).unwrap_err();
+        assert!(err.contains("6n+2"), "{err}");
     }
 
     fn params(text: &str) -> toml::Table {
@@ -233,7 +267,7 @@ mod tests {
             &params("hidden = [64]\nbatchnorm = true\ndropout = 0.5"),
         )
         .unwrap();
-        let types: Vec<&str> = layers.iter().map(|l| l.type_name()).collect();
+        let types: Vec<&str> = layers.iter().map(|l| l.layer.type_name()).collect();
         assert_eq!(
             types,
             ["flatten", "linear", "batchnorm", "dropout", "linear"]
@@ -243,7 +277,7 @@ mod tests {
     #[test]
     fn unknown_names_and_parameters_are_errors() {
         assert!(
-            expand("resnet", &toml::Table::new())
+            expand("resnet50", &toml::Table::new())
                 .unwrap_err()
                 .contains("mlp, cnn_bn")
         );

@@ -335,6 +335,7 @@ fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     kiln_core::log::console::print(&kiln_core::model::summary::render(
         &config.name,
         &planned.input,
+        &config.model.layers,
         &planned.plans,
     ));
     Ok(())

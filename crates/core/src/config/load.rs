@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use figment::Metadata;
 use figment::providers::{Env, Format, Toml};
 
-use super::schema::{ExperimentConfig, LayerSpec};
+use super::schema::{ExperimentConfig, Node};
 use super::sources::{self, Layer};
 use super::validate;
 use crate::error::{Error, Result};
+use crate::problems::suggest;
 
 /// The top-level keys of an experiment. Only `KILN_<KEY>` and `KILN_<KEY>__...` variables for
 /// these are config; other `KILN_*` variables (`KILN_DATA_DIR`, `KILN_CACHE_DIR`, ...) are not.
@@ -32,8 +33,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 
 /// Expands `[model] zoo = "name"` with its `params` into layers; `Err` says what is wrong with
 /// the name or the parameters (it is prefixed with the file and key).
-pub type ZooExpander<'a> =
-    &'a dyn Fn(&str, &toml::Table) -> std::result::Result<Vec<LayerSpec>, String>;
+pub type ZooExpander<'a> = &'a dyn Fn(&str, &toml::Table) -> std::result::Result<Vec<Node>, String>;
 
 /// Loads, merges, validates and resolves an experiment that does not use the model zoo.
 ///
@@ -111,7 +111,9 @@ pub fn load_requested(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<
             path.display()
         )));
     }
-    let problems = validate::problems(&config);
+    let mut problems = validate::problems(&config);
+    let expanded = expand_blocks(&mut config.model, problems.is_empty());
+    problems.extend(expanded);
     if !problems.is_empty() {
         let lines: Vec<String> = problems
             .iter()
@@ -132,6 +134,19 @@ pub fn load_requested(path: &Path, sets: &[String], zoo: ZooExpander) -> Result<
         return Err(Error::Config(lines.join("; ")));
     }
     Ok(config)
+}
+
+/// Expands `[model.blocks]` uses into layers (see [`super::blocks`]); the problems found. With
+/// `sound` (nothing else is wrong), the expanded graph is checked too: a name a block gives
+/// may clash with one the config gives.
+fn expand_blocks(model: &mut super::ModelConfig, sound: bool) -> Vec<(String, String)> {
+    let mut p = crate::problems::Problems::default();
+    let had_blocks = !model.blocks.is_empty();
+    super::blocks::expand(model, &mut p);
+    if sound && had_blocks && p.found.is_empty() {
+        crate::layers::wiring::wire(&model.layers, "model.layers", &mut p);
+    }
+    p.found
 }
 
 /// The `KILN_*` variables that are not config keys.
@@ -354,43 +369,16 @@ fn plain_type(expected: &str) -> String {
     }
 }
 
-/// ` (did you mean `x`?)` when a valid name is a small edit away.
-fn suggest(found: &str, valid: &[&str]) -> String {
-    valid
-        .iter()
-        .map(|v| (edit_distance(found, v), v))
-        .filter(|(d, v)| *d <= 2.max(v.len() / 3))
-        .min()
-        .map(|(_, v)| format!(" (did you mean `{v}`?)"))
-        .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn suggests_near_misses_only() {
-        assert_eq!(suggest("lrr", &["lr", "betas"]), " (did you mean `lr`?)");
+    fn explains_unknown_keys_with_a_suggestion() {
+        let kind = figment::error::Kind::UnknownField("lrr".into(), &["lr", "betas"]);
         assert_eq!(
-            suggest("adamm", &["sgd", "adam", "adamw"]),
-            " (did you mean `adam`?)"
+            explain(&kind),
+            "unknown key `lrr` (did you mean `lr`?); valid keys here: lr, betas"
         );
-        assert_eq!(suggest("zzzzzz", &["lr", "betas"]), "");
     }
 }

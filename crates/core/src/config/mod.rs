@@ -1,5 +1,6 @@
 //! The experiment schema ([`schema`]), its layered loading ([`load()`]) and value checks.
 
+pub mod blocks;
 mod load;
 mod locate;
 mod schema;

@@ -7,8 +7,9 @@
 
 use std::fmt;
 
+pub use super::blocks::BlockDef;
 pub use crate::init::{FanMode, InitConfig, InitSpec, LayerInit};
-pub use crate::layers::{Activation, LayerSpec, Size2};
+pub use crate::layers::{Activation, LayerSpec, Node, Size2};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -357,9 +358,14 @@ pub struct ModelConfig {
     /// dataset's own shape.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Vec<usize>>,
-    /// The layers, in order. Empty when `zoo` names the architecture instead.
+    /// The layers, in order; each reads the one before it unless its `from` says otherwise.
+    /// Empty when `zoo` names the architecture instead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub layers: Vec<LayerSpec>,
+    pub layers: Vec<Node>,
+    /// Blocks of layers declared once and used by `{ type = "block", block = "name" }`;
+    /// expanded into `layers` when the config is loaded, so the resolved config has none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub blocks: std::collections::BTreeMap<String, BlockDef>,
     /// A named architecture of kiln-model-zoo (`mlp`, `cnn_bn`, `lenet5`, `ann5`), expanded into
     /// `layers` when the config is loaded; the resolved config lists the layers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,7 +381,7 @@ impl ModelConfig {
         self.layers
             .last()
             .map_or(crate::layers::Yields::Scores, |l| {
-                l.kind().activation().yields()
+                l.layer.kind().activation().yields()
             })
     }
 }

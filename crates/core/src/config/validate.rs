@@ -105,9 +105,10 @@ fn check_model(p: &mut Problems, config: &ExperimentConfig) {
             format!("{input:?} must list positive sizes, e.g. [1, 28, 28]"),
         );
     }
-    for (i, layer) in model.layers.iter().enumerate() {
-        layer.kind().check(p, &format!("model.layers[{i}]"));
+    for (i, node) in model.layers.iter().enumerate() {
+        node.layer.kind().check(p, &format!("model.layers[{i}]"));
     }
+    crate::layers::wiring::wire(&model.layers, "model.layers", p);
 }
 
 fn check_optimizer(p: &mut Problems, optimizer: &OptimizerConfig) {

@@ -8,6 +8,7 @@ use super::Trained;
 use crate::checkpoint::write_atomic;
 use crate::data::{DeviceSplit, Inputs, Split};
 use crate::error::{Error, Result};
+use crate::layers::wiring::Source;
 use crate::log::projector::{self, Pictures, Projection};
 use kiln_kernels::denormals::FlushDenormals;
 
@@ -45,7 +46,7 @@ pub fn write(
     let (mut values, mut predicted) = (Vec::new(), Vec::new());
     for start in (0..count).step_by(batch) {
         let (x, _) = split.range(start, (start + batch).min(count));
-        let features = trained.network.forward_until(x.clone(), layer);
+        let features = trained.network.forward_into(x.clone(), layer);
         values.extend(features.into_data().try_to_vec::<f32>().unwrap_or_default());
         let classes = trained.network.forward(x).argmax(1).into_data();
         predicted.extend(
@@ -55,10 +56,15 @@ pub fn write(
                 .unwrap_or_default(),
         );
     }
-    let name = trained
-        .plans
-        .get(layer.wrapping_sub(1))
-        .map_or("input".to_string(), |p| p.tag(layer - 1));
+    // What the classifier reads: the layer before it in a chain, any layer in a graph.
+    let read = match trained.plans.get(layer) {
+        Some(plan) => plan.from.first().copied(),
+        None => trained.plans.len().checked_sub(1).map(Source::Layer),
+    };
+    let name = match read {
+        Some(Source::Layer(j)) => trained.plans[j].tag(j),
+        Some(Source::Input) | None => crate::layers::INPUT.to_string(),
+    };
     let projection = Projection {
         name: format!("{name} (epoch {})", trained.epochs_done),
         dims: values.len() / count,

@@ -1,5 +1,6 @@
 //! `runner export --format safetensors`: the weights under the names an equivalent
-//! `torch.nn.Sequential` gives them, and that Sequential as Python source.
+//! `torch.nn.Sequential` gives them, and that Sequential as Python source (for a graph, a
+//! subclass of it whose `forward` follows the graph).
 //!
 //! Each kiln layer becomes one torch module, and a layer's `activation` (when not identity)
 //! the module right after it, so kiln's layer list `[linear relu, linear]` is
@@ -13,34 +14,45 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use super::Trained;
 use crate::error::{Error, Result};
-use crate::layers::LayerSpec;
+use crate::layers::Node;
+use crate::layers::wiring::{self, Source};
 use crate::model::LayerPlan;
 
 /// The torch module of each kiln layer: (kiln layer index, Python expression), in order. A
 /// layer's activation, when it has one, is the module after its own.
-pub fn torch_modules(layers: &[LayerSpec], plans: &[LayerPlan]) -> Vec<(usize, String)> {
+pub fn torch_modules(layers: &[Node], plans: &[LayerPlan]) -> Vec<(usize, String)> {
     let mut out = vec![];
-    for (i, (spec, plan)) in layers.iter().zip(plans).enumerate() {
-        let kind = spec.kind();
+    for (i, (node, plan)) in layers.iter().zip(plans).enumerate() {
+        let kind = node.layer.kind();
         out.extend(kind.torch(&plan.input).map(|m| (i, m)));
         out.extend(kind.activation().torch().map(|a| (i, a)));
     }
     out
 }
 
-/// The Python source of the equivalent module, with how to load the exported file.
+/// The Python source of the equivalent module, with how to load the exported file: an
+/// `nn.Sequential` for a chain; for a graph, a subclass of it (so the tensors keep the same
+/// names) whose `forward` follows the graph.
 pub fn python_source(trained: &Trained, file_name: &str) -> String {
-    let modules = torch_modules(&trained.config.model.layers, &trained.plans);
+    let layers = &trained.config.model.layers;
+    let modules = torch_modules(layers, &trained.plans);
     let body: Vec<String> = modules
         .iter()
         .enumerate()
         .map(|(k, (_, m))| format!("    {m},  # {k}"))
         .collect();
+    let wiring: Vec<_> = trained.plans.iter().map(|p| p.from.clone()).collect();
+    let (class, model) = if wiring::is_chain(&wiring) {
+        (String::new(), "nn.Sequential")
+    } else {
+        (graph_class(layers, &trained.plans, &modules), "Graph")
+    };
     format!(
         "# The network of {name}, as PyTorch. Input: float32 of shape [batch, {input}],\n\
          # normalised as the run's [data] normalize says.\n\
          import torch\nfrom torch import nn\nfrom safetensors.torch import load_file\n\n\
-         model = nn.Sequential(\n{body}\n)\n\
+         {class}\
+         model = {model}(\n{body}\n)\n\
          model.load_state_dict(load_file(\"{file_name}\"))\nmodel.eval()\n",
         name = trained.config.name,
         input = trained
@@ -51,6 +63,42 @@ pub fn python_source(trained: &Trained, file_name: &str) -> String {
             .join(", "),
         body = body.join("\n"),
     )
+}
+
+/// A `nn.Sequential` subclass whose `forward` runs kiln's graph: `x3 = self[4](x1 + x2)`.
+fn graph_class(layers: &[Node], plans: &[LayerPlan], modules: &[(usize, String)]) -> String {
+    let mut lines = vec![
+        "class Graph(nn.Sequential):".to_string(),
+        "    \"\"\"kiln's layers in order; forward follows what each layer reads.\"\"\"".into(),
+        String::new(),
+        "    def forward(self, input):".into(),
+    ];
+    let var = |s: &Source| match s {
+        Source::Input => "input".to_string(),
+        Source::Layer(j) => format!("x{j}"),
+    };
+    for (i, (node, plan)) in layers.iter().zip(plans).enumerate() {
+        let inputs: Vec<String> = plan.from.iter().map(var).collect();
+        let mut value = match node.layer.merge() {
+            Some(op) => op.torch(&inputs),
+            None => inputs.join(", "),
+        };
+        for (k, _) in modules
+            .iter()
+            .enumerate()
+            .filter(|(_, (layer, _))| *layer == i)
+        {
+            value = format!("self[{k}]({value})");
+        }
+        lines.push(format!("        x{i} = {value}"));
+    }
+    lines.push(format!(
+        "        return x{}",
+        layers.len().saturating_sub(1)
+    ));
+    lines.push(String::new());
+    lines.push(String::new());
+    lines.join("\n") + "\n"
 }
 
 /// Where `runner export` writes the weights and, beside them, the PyTorch script (`.py`).

@@ -116,6 +116,7 @@ impl LayerKind for Conv2d {
             params: weights + if self.bias { filters } else { 0 },
             frozen: 0,
             macs: product(&[weights, oh, ow])?,
+            from: Vec::new(),
         })
     }
 

@@ -74,6 +74,7 @@ impl LayerKind for Linear {
             params: macs + if self.bias { self.units } else { 0 },
             frozen: 0,
             macs,
+            from: Vec::new(),
         })
     }
 

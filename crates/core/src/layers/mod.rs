@@ -13,6 +13,7 @@ mod activation;
 mod adaptive_avg_pool2d;
 mod avg_pool2d;
 mod batchnorm;
+mod block;
 mod conv2d;
 mod dropout;
 mod features;
@@ -20,8 +21,11 @@ mod flatten;
 mod global_avg_pool2d;
 mod linear;
 mod max_pool2d;
+mod merge;
+mod node;
 mod reshape;
 mod size;
+pub mod wiring;
 
 use std::sync::Arc;
 
@@ -36,6 +40,7 @@ pub use activation::{Activation, Yields};
 pub use adaptive_avg_pool2d::AdaptiveAvgPool2d;
 pub use avg_pool2d::AvgPool2d;
 pub use batchnorm::Batchnorm;
+pub use block::BlockUse;
 pub use conv2d::Conv2d;
 pub use dropout::Dropout;
 pub use features::Features;
@@ -43,6 +48,8 @@ pub use flatten::Flatten;
 pub use global_avg_pool2d::GlobalAvgPool2d;
 pub use linear::Linear;
 pub use max_pool2d::MaxPool2d;
+pub use merge::{Add, Concat, MergeOp};
+pub use node::{INPUT, Names, Node};
 pub use reshape::Reshape;
 pub use size::Size2;
 
@@ -78,6 +85,9 @@ pub struct LayerPlan {
     pub frozen: usize,
     /// Multiply-adds per example.
     pub macs: usize,
+    /// What the layer reads: set by the planner ([`crate::model::plan_layers`]) from the
+    /// graph, empty in a kind's own plan.
+    pub from: Vec<wiring::Source>,
 }
 
 impl LayerPlan {
@@ -110,6 +120,7 @@ impl LayerPlan {
             params: 0,
             frozen: 0,
             macs: 0,
+            from: Vec::new(),
         }
     }
 }
@@ -128,10 +139,11 @@ fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-/// The registry of kinds: `type` name => variant(spec type). Generates [`LayerSpec`] (serde
-/// picks the variant by `type`), its `type` names and the dispatch to [`LayerKind`].
+/// The registry of kinds: `type` name => variant(spec type), `merging` and the [`MergeOp`] for
+/// the kinds that read several layers. Generates [`LayerSpec`] (serde picks the variant by
+/// `type`), its `type` names and the dispatch to [`LayerKind`].
 macro_rules! kinds {
-    ($( $(#[$attr:meta])* $name:literal => $variant:ident($spec:ty), )*) => {
+    ($( $(#[$attr:meta])* $name:literal => $variant:ident($spec:ty) $(merging $op:ident)?, )*) => {
         /// One entry of `layers = [...]`, chosen by its `type`. Names and defaults follow
         /// `torch.nn`.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,7 +165,21 @@ macro_rules! kinds {
             pub fn kind(&self) -> &dyn LayerKind {
                 match self { $( LayerSpec::$variant(spec) => spec, )* }
             }
+
+            /// How this kind merges the layers it reads; `None` for kinds that read one.
+            pub fn merge(&self) -> Option<MergeOp> {
+                match self { $( LayerSpec::$variant(_) => merge_op!($($op)?), )* }
+            }
         }
+    };
+}
+
+macro_rules! merge_op {
+    () => {
+        None
+    };
+    ($op:ident) => {
+        Some(MergeOp::$op)
     };
 }
 
@@ -171,6 +197,12 @@ kinds! {
     "adaptive_avg_pool2d" => AdaptiveAvgPool2d(AdaptiveAvgPool2d),
     "global_avg_pool2d" => GlobalAvgPool2d(GlobalAvgPool2d),
     "dropout" => Dropout(Dropout),
+    /// The sum of the layers in `from` (equal shapes).
+    "add" => Add(Add) merging Add,
+    /// The layers in `from` side by side along channels or features.
+    "concat" => Concat(Concat) merging Concat,
+    /// A use of a `[model.blocks]` block; expanded when the config is loaded.
+    "block" => Block(BlockUse),
     // Stand-alone activations ([`Activation`] has their functions).
     "relu" => Relu(activation::Relu),
     "sigmoid" => Sigmoid(activation::Sigmoid),

@@ -1,10 +1,9 @@
 //! The nodes of the network's graph for TensorBoard's Graphs tab ([`crate::log::graph`]): the
-//! input, then one node per layer, named as its histograms are (`01_batchnorm2d_relu`).
-//!
-//! A layer reads the layer before it (the network is a chain); the edges are listed per node,
-//! so a layer that reads several others draws as a merge.
+//! input, then one node per layer, named as its histograms are (`01_batchnorm2d_relu`), with
+//! an edge from each layer it reads (several for a merge).
 
-use crate::layers::{LayerPlan, LayerSpec};
+use crate::layers::wiring::Source;
+use crate::layers::{LayerPlan, LayerSpec, Node as LayerNode};
 use crate::log::graph::Node;
 
 /// The input node's name.
@@ -12,7 +11,7 @@ pub const INPUT: &str = "input";
 
 /// The graph of a network taking examples of shape `input` through `layers`, planned as
 /// `plans`.
-pub fn nodes(input: &[usize], layers: &[LayerSpec], plans: &[LayerPlan]) -> Vec<Node> {
+pub fn nodes(input: &[usize], layers: &[LayerNode], plans: &[LayerPlan]) -> Vec<Node> {
     let mut nodes = vec![Node {
         name: INPUT.into(),
         op: "Placeholder".into(),
@@ -21,12 +20,19 @@ pub fn nodes(input: &[usize], layers: &[LayerSpec], plans: &[LayerPlan]) -> Vec<
         counts: vec![],
         texts: vec![],
     }];
-    for (index, (spec, plan)) in layers.iter().zip(plans).enumerate() {
-        let previous = nodes.last().map_or(INPUT.to_string(), |n| n.name.clone());
+    for (index, (layer, plan)) in layers.iter().zip(plans).enumerate() {
+        let inputs = plan
+            .from
+            .iter()
+            .map(|source| match source {
+                Source::Input => INPUT.to_string(),
+                Source::Layer(j) => plans[*j].tag(*j),
+            })
+            .collect();
         nodes.push(Node {
             name: plan.tag(index),
-            op: spec.type_name().into(),
-            inputs: vec![previous],
+            op: layer.layer.type_name().into(),
+            inputs,
             output: plan.output.clone(),
             counts: vec![
                 ("parameters", plan.params as u64),
@@ -34,8 +40,8 @@ pub fn nodes(input: &[usize], layers: &[LayerSpec], plans: &[LayerPlan]) -> Vec<
                 ("multiply_adds", plan.macs as u64),
             ],
             texts: vec![
-                ("activation", spec.kind().activation().to_string()),
-                ("config", inline_toml(spec)),
+                ("activation", layer.layer.kind().activation().to_string()),
+                ("config", inline_toml(&layer.layer)),
             ],
         });
     }

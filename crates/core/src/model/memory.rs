@@ -80,6 +80,7 @@ mod tests {
             params,
             frozen: 0,
             macs: 0,
+            from: Vec::new(),
         }
     }
 

@@ -12,4 +12,4 @@ pub mod summary;
 pub use crate::layers::LayerPlan;
 pub use network::Network;
 pub use planned::{Planned, memory_problem, plan_described, plan_only};
-pub use shape::{check_classes, input_shape, plan, plan_layers};
+pub use shape::{check_classes, input_shape, plan, plan_layers, unread_warnings};

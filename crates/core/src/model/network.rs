@@ -1,20 +1,33 @@
 //! The network built at run time from the layer list: a Burn `Module`, so Burn's autodiff,
 //! optimizers and records work on it as on any hand-written model. What each layer does is
-//! its kind's business ([`crate::layers`]); this is the chain that runs them in order.
+//! its kind's business ([`crate::layers`]); this runs them in order, each on what its plan
+//! says it reads (merged for `add` and `concat`).
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::{InitConfig, ModelConfig};
-use crate::layers::{Activation, Features, Layer, LayerPlan, TorchTensor};
+use crate::layers::wiring::Source;
+use crate::layers::{Activation, Features, Layer, LayerPlan, MergeOp, TorchTensor};
 
-/// A sequential network.
+/// A network whose layers form a graph (a chain, most often).
 #[derive(Module, Debug)]
 pub struct Network {
     layers: Vec<Layer>,
     /// Shape of one input example, e.g. `[1, 28, 28]`.
     #[module(skip)]
     input: Vec<usize>,
+    /// What each layer reads and how it merges that; checkpoints do not hold it (the config
+    /// does), so their records are those of a chain of the same layers.
+    #[module(skip)]
+    reads: Vec<Reads>,
+}
+
+/// A layer's inputs.
+#[derive(Debug, Clone)]
+struct Reads {
+    from: Vec<Source>,
+    merge: Option<MergeOp>,
 }
 
 impl Network {
@@ -31,32 +44,109 @@ impl Network {
             .layers
             .iter()
             .zip(plans)
-            .map(|(spec, plan)| spec.kind().build(&plan.input, default_init, device))
+            .map(|(node, plan)| node.layer.kind().build(&plan.input, default_init, device))
+            .collect();
+        let reads = model
+            .layers
+            .iter()
+            .zip(plans)
+            .map(|(node, plan)| Reads {
+                from: plan.from.clone(),
+                merge: node.layer.merge(),
+            })
             .collect();
         Network {
             layers,
             input: input.to_vec(),
+            reads,
         }
     }
 
     /// Runs a batch of flat inputs `[batch, features]` through the network; returns the last
     /// layer's output as `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut act = Features::Flat(x).reshape(&self.input);
-        for layer in &self.layers {
-            act = layer.module().forward(act);
-        }
-        act.flat()
+        self.run(x, self.layers.len(), |_, layer, x| {
+            layer.module().forward(x)
+        })
+        .flat()
     }
 
-    /// The output of the first `count` layers, one flat row per example: what layer `count`
-    /// reads (the embeddings the Projector shows).
-    pub fn forward_until(&self, x: Tensor<2>, count: usize) -> Tensor<2> {
-        let mut act = Features::Flat(x).reshape(&self.input);
-        for layer in self.layers.iter().take(count) {
-            act = layer.module().forward(act);
+    /// What layer `layer` reads (merged, for a merge), one flat row per example: the
+    /// embeddings the Projector shows when `layer` is the classifier.
+    pub fn forward_into(&self, x: Tensor<2>, layer: usize) -> Tensor<2> {
+        self.run(x, layer, |_, layer, x| layer.module().forward(x))
+            .flat()
+    }
+
+    /// Runs the layers before `until` on `x`, `step` computing each layer's output from its
+    /// (merged) input; returns what layer `until` reads (the last output when `until` is past
+    /// the end). An output is dropped after its last reader, and moved, not cloned, into it,
+    /// so a chain holds one batch at a time as before graphs existed.
+    fn run(
+        &self,
+        x: Tensor<2>,
+        until: usize,
+        mut step: impl FnMut(usize, &Layer, Features) -> Features,
+    ) -> Features {
+        let count = until.min(self.layers.len());
+        let mut readers = vec![0usize; count + 1];
+        let wanted = self.reads.get(until).map_or_else(
+            || {
+                vec![
+                    self.layers
+                        .len()
+                        .checked_sub(1)
+                        .map_or(Source::Input, Source::Layer),
+                ]
+            },
+            |r| r.from.clone(),
+        );
+        let slot = |s: &Source| match s {
+            Source::Input => 0,
+            Source::Layer(j) => j + 1,
+        };
+        for s in self.reads[..count]
+            .iter()
+            .flat_map(|r| &r.from)
+            .chain(&wanted)
+        {
+            readers[slot(s)] += 1;
         }
-        act.flat()
+        let mut outputs: Vec<Option<Features>> = vec![None; count + 1];
+        outputs[0] = Some(Features::Flat(x).reshape(&self.input));
+        let mut take = |outputs: &mut Vec<Option<Features>>, s: &Source| {
+            let k = slot(s);
+            readers[k] -= 1;
+            let value = if readers[k] == 0 {
+                outputs[k].take()
+            } else {
+                outputs[k].clone()
+            };
+            value.expect("the wiring reads only earlier outputs, each kept until its last reader")
+        };
+        for (i, layer) in self.layers[..count].iter().enumerate() {
+            let reads = &self.reads[i];
+            let mut inputs = reads
+                .from
+                .iter()
+                .map(|s| take(&mut outputs, s))
+                .collect::<Vec<_>>();
+            let first = inputs.remove(0);
+            let x = match reads.merge {
+                Some(op) => op.combine(first, inputs),
+                None => first,
+            };
+            outputs[i + 1] = Some(step(i, layer, x));
+        }
+        let mut inputs = wanted
+            .iter()
+            .map(|s| take(&mut outputs, s))
+            .collect::<Vec<_>>();
+        let first = inputs.remove(0);
+        match self.reads.get(until).and_then(|r| r.merge) {
+            Some(op) => op.combine(first, inputs),
+            None => first,
+        }
     }
 }
 
@@ -73,10 +163,9 @@ impl Network {
     /// Runs `x` through the network, keeping each layer's output before and after its
     /// activation. Layers that only move data (flatten, reshape, pooling, dropout) are left out.
     pub fn trace(&self, x: Tensor<2>) -> Vec<LayerTrace> {
-        let mut act = Features::Flat(x).reshape(&self.input);
         let mut traces = Vec::new();
-        for (index, layer) in self.layers.iter().enumerate() {
-            let (pre, f) = layer.module().pre_activation(act);
+        self.run(x, self.layers.len(), |index, layer, x| {
+            let (pre, f) = layer.module().pre_activation(x);
             let post = pre.clone().apply(f);
             if layer.module().traced() {
                 traces.push(LayerTrace {
@@ -85,8 +174,8 @@ impl Network {
                     post: (f != Activation::Identity).then(|| post.clone().flat_all()),
                 });
             }
-            act = post;
-        }
+            post
+        });
         traces
     }
 
@@ -135,7 +224,8 @@ mod tests {
             input: None,
             zoo: None,
             params: None,
-            layers: vec![LayerSpec::Batchnorm(Batchnorm::new(Activation::Identity))],
+            layers: vec![LayerSpec::Batchnorm(Batchnorm::new(Activation::Identity)).into()],
+            blocks: Default::default(),
         };
         let plans = plan(&model, &[2], 2).unwrap();
         let device = Device::flex();

@@ -11,7 +11,8 @@ pub struct Planned {
     pub input: Vec<usize>,
     pub plans: Vec<LayerPlan>,
     pub classes: usize,
-    /// Why it could not be trained here (more memory than the machine has).
+    /// Layers whose output nothing reads; why it could not be trained here (more memory than
+    /// the machine has).
     pub warnings: Vec<String>,
 }
 
@@ -42,7 +43,10 @@ pub fn plan_described(config: &ExperimentConfig, data: crate::data::Described) -
     let input = super::input_shape(&config.model, &shape)?;
     let plans = super::plan(&config.model, &input, classes)?;
     let batch = config.train.batch_size.resolve(examples).min(examples);
-    let warnings = memory_problem(&input, &plans, batch)?.into_iter().collect();
+    let warnings = super::shape::unread_warnings(&config.model, &plans)
+        .into_iter()
+        .chain(memory_problem(&input, &plans, batch)?)
+        .collect();
     Ok(Planned {
         input,
         plans,

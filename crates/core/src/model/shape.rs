@@ -4,6 +4,7 @@
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::layers::LayerPlan;
+use crate::layers::wiring::{self, Source};
 
 /// The input shape to use: `[model] input` when given (it must hold the dataset's number of
 /// values), else the dataset's own.
@@ -28,18 +29,50 @@ pub fn plan(model: &ModelConfig, input: &[usize], classes: usize) -> Result<Vec<
     Ok(plans)
 }
 
-/// Each layer's plan, from the input shape through the layers in order.
+/// Each layer's plan, from the input shape through the graph: a layer's input is what its
+/// `from` names (merged, for `add` and `concat`), the layer before it by default.
 pub fn plan_layers(model: &ModelConfig, input: &[usize]) -> Result<Vec<LayerPlan>> {
-    let mut shape = input.to_vec();
-    let mut plans = Vec::with_capacity(model.layers.len());
-    for (i, layer) in model.layers.iter().enumerate() {
-        let plan = layer.kind().plan(&shape).map_err(|why| {
-            Error::Model(format!("model.layers[{i}] ({}) {why}", layer.type_name()))
-        })?;
-        shape = plan.output.clone();
+    let wiring = wiring::resolve(&model.layers).map_err(Error::Model)?;
+    let mut plans: Vec<LayerPlan> = Vec::with_capacity(model.layers.len());
+    for (i, (node, from)) in model.layers.iter().zip(wiring).enumerate() {
+        let failed = |why: String| {
+            Error::Model(format!(
+                "{} {why}",
+                node.describe(&format!("model.layers[{i}]"))
+            ))
+        };
+        let shapes: Vec<&[usize]> = from
+            .iter()
+            .map(|source| match source {
+                Source::Input => input,
+                Source::Layer(j) => &plans[*j].output[..],
+            })
+            .collect();
+        let shape = match node.layer.merge() {
+            Some(op) => op.shape(&shapes).map_err(failed)?,
+            None => shapes
+                .first()
+                .map_or_else(|| input.to_vec(), |s| s.to_vec()),
+        };
+        let mut plan = node.layer.kind().plan(&shape).map_err(failed)?;
+        plan.from = from;
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// Warnings for layers whose output nothing reads: computed, then thrown away.
+pub fn unread_warnings(model: &ModelConfig, plans: &[LayerPlan]) -> Vec<String> {
+    let wiring: Vec<Vec<Source>> = plans.iter().map(|p| p.from.clone()).collect();
+    wiring::unread(&wiring)
+        .into_iter()
+        .map(|j| {
+            format!(
+                "{} is computed but no layer reads it; remove it, or name it in a later layer's from",
+                model.layers[j].describe(&format!("model.layers[{j}]"))
+            )
+        })
+        .collect()
 }
 
 /// `Err` unless the network ends with one output per class; `why` says where the number of
@@ -69,20 +102,21 @@ pub fn check_classes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::LayerSpec;
+    use crate::layers::Node;
 
     /// A model of the layers written as TOML tables, one per line.
     fn model(layers: &str) -> ModelConfig {
         let layers = layers
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| toml::from_str::<LayerSpec>(&l.replace(", ", "\n")).unwrap())
+            .map(|l| toml::from_str::<Node>(&l.replace(", ", "\n")).unwrap())
             .collect();
         ModelConfig {
             zoo: None,
             params: None,
             input: None,
             layers,
+            blocks: Default::default(),
         }
     }
 

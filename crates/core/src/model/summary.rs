@@ -1,24 +1,52 @@
-//! A Keras-style `model.summary()`: each layer, its output shape, parameters and multiply-adds.
+//! A Keras-style `model.summary()`: each layer, its output shape, parameters and multiply-adds,
+//! and for a network that is not a chain, what each layer reads (Keras' "Connected to").
 
-use crate::layers::LayerPlan;
+use crate::layers::wiring::{self, Source};
+use crate::layers::{LayerPlan, Node};
 
 /// The summary table of a planned network, ready to print.
-pub fn render(name: &str, input: &[usize], plans: &[LayerPlan]) -> String {
-    let rows: Vec<[String; 5]> = plans
+pub fn render(name: &str, input: &[usize], layers: &[Node], plans: &[LayerPlan]) -> String {
+    let wiring: Vec<Vec<Source>> = plans.iter().map(|p| p.from.clone()).collect();
+    let graph = !wiring::is_chain(&wiring);
+    let label = |i: usize| match layers.get(i).and_then(|n| n.name.as_deref()) {
+        Some(name) => format!("{} ({name})", plans[i].label),
+        None => plans[i].label.clone(),
+    };
+    let reads = |p: &LayerPlan| {
+        p.from
+            .iter()
+            .map(|s| match s {
+                Source::Input => "input".to_string(),
+                Source::Layer(j) => j.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rows: Vec<Vec<String>> = plans
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            [
+            let mut row = vec![
                 i.to_string(),
-                p.label.clone(),
+                if graph { label(i) } else { p.label.clone() },
                 format!("{:?}", p.output),
                 grouped(p.params as u128 + p.frozen as u128),
                 grouped(p.macs as u128),
-            ]
+            ];
+            if graph {
+                row.push(reads(p));
+            }
+            row
         })
         .collect();
-    let header = ["#", "layer", "output shape", "params", "mult-adds"].map(String::from);
-    let widths: Vec<usize> = (0..5)
+    let mut header: Vec<String> = ["#", "layer", "output shape", "params", "mult-adds"]
+        .map(String::from)
+        .to_vec();
+    if graph {
+        header.push("reads".into());
+    }
+    let columns = header.len();
+    let widths: Vec<usize> = (0..columns)
         .map(|c| {
             rows.iter()
                 .chain([&header])
@@ -27,22 +55,20 @@ pub fn render(name: &str, input: &[usize], plans: &[LayerPlan]) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let line = |r: &[String; 5]| {
-        format!(
-            "{:>w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4]
-        )
+    // Numbers right-aligned, words left-aligned, two spaces apart.
+    let line = |r: &[String]| {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| match c {
+                0 | 3 | 4 => format!("{cell:>w$}"),
+                _ => format!("{cell:<w$}"),
+            })
+            .collect();
+        cells.join("  ").trim_end().to_string()
     };
-    let rule = "-".repeat(widths.iter().sum::<usize>() + 8);
+    let rule = "-".repeat(widths.iter().sum::<usize>() + 2 * (columns - 1));
     // u128: a network too large to train is still summed without overflow.
     let sum = |f: fn(&LayerPlan) -> usize| plans.iter().map(|p| f(p) as u128).sum::<u128>();
     let (trainable, frozen, macs) = (sum(|p| p.params), sum(|p| p.frozen), sum(|p| p.macs));

@@ -64,6 +64,7 @@ mod tests {
             params: 0,
             frozen: 0,
             macs: 0,
+            from: Vec::new(),
         };
         let plans = [plan("linear + sigmoid"), plan("leaky_relu(0.2)")];
         assert_eq!(layer_name(0, &plans), "00_linear_sigmoid");

@@ -95,9 +95,14 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
     if let Some(problem) = model::memory_problem(&input, &plans, batch.min(n))? {
         return Err(Error::Model(problem));
     }
-    let last = config.model.layers.last().map(|l| l.kind().activation());
+    let last = config
+        .model
+        .layers
+        .last()
+        .map(|l| l.layer.kind().activation());
     let warnings = data_warnings
         .into_iter()
+        .chain(model::unread_warnings(&config.model, &plans))
         .chain(objective(config).mismatch(last))
         .collect();
     let schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;

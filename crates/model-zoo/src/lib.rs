@@ -225,9 +225,11 @@ mod tests {
             .filter(|n| n.layer.type_name() == "add")
             .count();
         assert_eq!(adds, 9);
-        // Depth 56: n = 9 blocks per stage, 853,018 parameters with option B shortcuts.
+        // Depth 56: 9 blocks per stage, 6 more than depth 20, each two 3x3 convolutions of
+        // f filters with their BatchNorms: 18f^2 + 4f parameters.
         let deeper = expand("resnet", &params("depth = 56")).unwrap();
-        assert!(total_on(deeper, &[3, 32, 32]) > 800_000);
+        let extra: usize = [16, 32, 64].iter().map(|f| 6 * (18 * f * f + 4 * f)).sum();
+        assert_eq!(total_on(deeper, &[3, 32, 32]), 272_474 + extra);
         let err = expand("resnet", &params("depth = 21")).unwrap_err();
         assert!(err.contains("6n+2"), "{err}");
     }

@@ -33,7 +33,7 @@ fn ten() -> usize {
 
 impl ResNetParams {
     pub fn layers(&self) -> Result<Vec<Node>, String> {
-        if self.depth < 8 || (self.depth - 2) % 6 != 0 {
+        if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
             return Err(format!(
                 "model.params.depth = {} is not 6n+2; use 20, 32, 44, 56 or 110",
                 self.depth

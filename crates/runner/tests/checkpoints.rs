@@ -115,11 +115,49 @@ cutout = { size = 6 }
 mixup = 0.2
 cutmix = 1.0",
     );
-    let (stopped_logs, whole_logs) = (dir.path().join("stopped"), dir.path().join("whole"));
+    stopped_and_resumed_matches_never_stopped(dir.path(), &file);
+}
+
+/// A graph (two branches concatenated, a residual add) resumes as exactly as a chain: each
+/// layer's output is kept for its readers, and nothing of that is state.
+#[test]
+fn a_graph_network_stopped_by_ctrl_c_and_resumed_matches_one_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = cnn_experiment(dir.path(), 10_000, 3000);
+    let graph = r#"layers = [
+  { type = "conv2d", filters = 4, kernel = 3, padding = 1 },
+  { type = "batchnorm", activation = "relu", name = "small" },
+  { type = "conv2d", filters = 4, kernel = 5, padding = 2, from = "input", name = "large" },
+  { type = "concat", from = ["small", "large"], name = "both" },
+  { type = "conv2d", filters = 8, kernel = 3, padding = 1, name = "mixed" },
+  { type = "add", from = ["both", "mixed"], activation = "relu" },
+  { type = "max_pool2d", kernel = 4 },
+  { type = "flatten" },
+  { type = "dropout", p = 0.3 },
+  { type = "linear", units = 10 },
+]
+"#;
+    std::fs::write(&file, replace_layers(&file, graph)).unwrap();
+    stopped_and_resumed_matches_never_stopped(dir.path(), &file);
+}
+
+/// The text of experiment `file` with its `layers = [...]` replaced by `layers`.
+fn replace_layers(file: &Path, layers: &str) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let start = text.find("layers = [").unwrap();
+    let end = text[start..].find("]\n[optimizer]").unwrap() + start + 2;
+    format!("{}{layers}{}", &text[..start], &text[end..])
+}
+
+/// Interrupts a run of `file` (in `dir`) once two epochs are checkpointed, resumes it to one
+/// epoch past where it stopped, and checks it against the same run never stopped: the same
+/// printed figures, weights to the bit, and TensorBoard values.
+fn stopped_and_resumed_matches_never_stopped(dir: &Path, file: &Path) {
+    let (stopped_logs, whole_logs) = (dir.join("stopped"), dir.join("whole"));
 
     // Interrupt once two epochs are checkpointed, somewhere in the third or later.
-    let child = runner(dir.path())
-        .arg(&file)
+    let child = runner(dir)
+        .arg(file)
         .args(["--logdir", &s(&stopped_logs)])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -159,9 +197,9 @@ cutmix = 1.0",
     // Continue it to one epoch past where it stopped; train the same from scratch.
     let epochs = format!("train.epochs={}", epoch + 1);
     let resumed = run_cmd(
-        dir.path(),
+        dir,
         &[
-            &s(&file),
+            &s(file),
             "--logdir",
             &s(&stopped_logs),
             "--set",
@@ -177,8 +215,8 @@ cutmix = 1.0",
         stdout(&resumed)
     );
     let whole = run_cmd(
-        dir.path(),
-        &[&s(&file), "--logdir", &s(&whole_logs), "--set", &epochs],
+        dir,
+        &[&s(file), "--logdir", &s(&whole_logs), "--set", &epochs],
     );
     ok(&whole);
     let whole_dir = single_run(&whole_logs.join("cnn"));
@@ -188,8 +226,8 @@ cutmix = 1.0",
     assert_eq!(r.len(), 2);
     assert_eq!(r[..], w[w.len() - 2..]);
     // ...the weights and BatchNorm statistics are the same to the bit...
-    let a = export(dir.path(), &run_dir, &dir.path().join("a.safetensors"));
-    let b = export(dir.path(), &whole_dir, &dir.path().join("b.safetensors"));
+    let a = export(dir, &run_dir, &dir.join("a.safetensors"));
+    let b = export(dir, &whole_dir, &dir.join("b.safetensors"));
     assert!(
         a == b,
         "the resumed run's weights differ from the uninterrupted run's"
@@ -522,9 +560,6 @@ fn exported_weights_load_into_pytorch_and_predict_the_same() {
 fn every_layer_kind_exports_to_a_pytorch_module_that_predicts_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let file = cnn_experiment(dir.path(), 6, 1500);
-    let text = std::fs::read_to_string(&file).unwrap();
-    let start = text.find("layers = [").unwrap();
-    let end = text[start..].find("]\n[optimizer]").unwrap() + start + 2;
     let every_kind = r#"layers = [
   { type = "reshape", shape = [1, 28, 28] },
   { type = "conv2d", filters = 8, kernel = 3, padding = 1, activation = "leaky_relu(0.2)" },
@@ -552,7 +587,7 @@ fn every_layer_kind_exports_to_a_pytorch_module_that_predicts_the_same() {
 "#;
     std::fs::write(
         &file,
-        format!("{}{every_kind}{}", &text[..start], &text[end..]).replace(
+        replace_layers(&file, every_kind).replace(
             "[train]\n",
             "[train]\nloss = \"categorical_crossentropy\"\n",
         ),

@@ -208,9 +208,15 @@ fn forward(conv: &nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
         }
         _ => None,
     };
-    match (padding, &conv.bias) {
-        (Some(padding), Some(bias)) if fits => {
-            kernels::conv2d(x, conv.weight.val(), bias.val(), conv.stride, padding)
+    match padding {
+        Some(padding) if fits => {
+            // Without a bias (a convolution before BatchNorm, as in ResNets), a constant zero
+            // one: the kernel adds it for nothing, and autodiff gives it no gradient.
+            let bias = conv.bias.as_ref().map_or_else(
+                || Tensor::zeros([conv.weight.dims()[0]], &x.device()),
+                |b| b.val(),
+            );
+            kernels::conv2d(x, conv.weight.val(), bias, conv.stride, padding)
         }
         _ => conv.forward(x),
     }
@@ -226,6 +232,41 @@ mod tests {
             .plan(&[1, 28, 28])
             .unwrap_err();
         assert!(err.contains("does not fit"), "{err}");
+    }
+
+    /// A convolution without bias runs through kiln's kernel too, and computes what Burn's
+    /// does, forward and backward.
+    #[test]
+    fn without_bias_the_kernel_agrees_with_burn() {
+        let device = Device::flex().autodiff();
+        let mut spec = Conv2d::new(6, 3, 1, Activation::Identity);
+        spec.bias = false;
+        spec.stride = Size2([2, 2]);
+        let Layer::Conv(layer) = spec.build(&[3, 9, 9], &InitConfig::default(), &device) else {
+            panic!("conv2d builds a Conv")
+        };
+        let values: Vec<f32> = (0..2 * 3 * 9 * 9)
+            .map(|v| ((v * 37) % 19) as f32 / 7.0 - 1.0)
+            .collect();
+        let x = || {
+            Tensor::<4>::from_data(
+                burn::tensor::TensorData::new(values.clone(), [2, 3, 9, 9]),
+                &device,
+            )
+            .require_grad()
+        };
+        let (ours, theirs) = (x(), x());
+        let a = forward(&layer.conv, ours.clone());
+        let b = layer.conv.forward(theirs.clone());
+        let close = |a: Tensor<4>, b: Tensor<4>| {
+            let diff = (a - b).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-4, "{diff}");
+        };
+        close(a.clone().inner(), b.clone().inner());
+        let (ga, gb) = ((a * 1.5).sum().backward(), (b * 1.5).sum().backward());
+        close(ours.grad(&ga).unwrap(), theirs.grad(&gb).unwrap());
+        let w = layer.conv.weight.val();
+        close(w.grad(&ga).unwrap(), w.grad(&gb).unwrap());
     }
 
     #[test]

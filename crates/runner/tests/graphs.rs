@@ -256,6 +256,17 @@ fn a_graph_exports_to_a_pytorch_module_that_computes_the_same() {
         &[&s(&file), "--logdir", &s(&logs), "-q"],
     ));
     let run = single_run(&logs.join("graph"));
+    // eval, with the Projector's embeddings: what the classifier reads, here a pooled image.
+    let eval = run_cmd(dir.path(), &["eval", &s(&run), "--embeddings", "50"]);
+    ok(&eval);
+    let projector = std::fs::read_to_string(run.join("eval/projector_config.pbtxt")).unwrap();
+    assert!(projector.contains("07_flatten"), "{projector}");
+    let tensors = std::fs::read_to_string(run.join("eval/embeddings/tensors.tsv")).unwrap();
+    assert_eq!(tensors.lines().count(), 50);
+    assert_eq!(
+        tensors.lines().next().unwrap().split('\t').count(),
+        8 * 7 * 7
+    );
     ok(&run_cmd(dir.path(), &["export", &s(&run)]));
     let script = std::fs::read_to_string(run.join("export/model.py")).unwrap();
     assert!(

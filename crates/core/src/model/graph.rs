@@ -90,4 +90,24 @@ mod tests {
             nodes[1].texts
         );
     }
+
+    #[test]
+    fn a_merge_draws_an_edge_from_each_layer_it_reads() {
+        let model: ModelConfig = toml::from_str(
+            r#"
+            layers = [
+              { type = "flatten", name = "x" },
+              { type = "linear", units = 8, activation = "relu" },
+              { type = "linear", units = 784 },
+              { type = "add", from = ["x", "input"] },
+              { type = "linear", units = 10 },
+            ]"#,
+        )
+        .unwrap();
+        let plans = crate::model::plan(&model, &[784], 10).unwrap();
+        let nodes = nodes(&[784], &model.layers, &plans);
+        assert_eq!(nodes[4].op, "add");
+        assert_eq!(nodes[4].inputs, ["00_flatten", "input"]);
+        assert_eq!(nodes[5].inputs, ["03_add"]);
+    }
 }

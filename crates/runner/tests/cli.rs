@@ -494,15 +494,15 @@ fn a_zoo_model_builds_the_same_network_as_its_layer_list() {
     let out = runner(dir.path())
         .arg("inspect")
         .arg(&file)
-        .args(["--set", "model.zoo=resnet"])
+        .args(["--set", "model.zoo=resnet50"])
         .output()
         .unwrap();
     assert_user_error(
         &out,
         &[
-            "--set model.zoo=resnet",
+            "--set model.zoo=resnet50",
             "model.zoo",
-            "mlp, cnn_bn, lenet5, ann5",
+            "mlp, cnn_bn, lenet5, ann5, resnet",
         ],
     );
     let out = runner(dir.path())

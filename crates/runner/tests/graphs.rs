@@ -426,6 +426,10 @@ fn block_mistakes_are_exit_2_naming_the_block_and_the_use() {
             "model.layers[2].repeat=0",
             &["model.layers[2].repeat", "at least 1"],
         ),
+        (
+            "model.layers[2].repeat=1000000000",
+            &["model.layers[2].repeat", "more than the 10000 layers"],
+        ),
     ];
     for (set, expect) in cases {
         let out = run_cmd(dir.path(), &["inspect", RESNET20, "--set", set]);

@@ -37,6 +37,10 @@ pub struct BlockDef {
     pub layers: Vec<toml::Value>,
 }
 
+/// The most layers blocks may expand into: far beyond any network trained here, and a bound
+/// on what a config of a few bytes (`repeat = 1000000000`) can make kiln allocate.
+pub const MAX_LAYERS: usize = 10_000;
+
 /// Replaces every block use in `model.layers` by the block's layers and empties
 /// `model.blocks`; what is wrong with a block or a use goes to `p`.
 pub fn expand(model: &mut ModelConfig, p: &mut Problems) {
@@ -72,6 +76,19 @@ pub fn expand(model: &mut ModelConfig, p: &mut Problems) {
                     );
                     continue;
                 };
+                let adds = def.layers.len().saturating_mul(used.repeat);
+                if out.len().saturating_add(adds) > MAX_LAYERS {
+                    p.check(
+                        false,
+                        format!("{key}.repeat"),
+                        format!(
+                            "= {} repeats {} layers, more than the {MAX_LAYERS} layers a network may have; lower it",
+                            used.repeat,
+                            def.layers.len()
+                        ),
+                    );
+                    continue;
+                }
                 let prefix = name.clone().unwrap_or_else(|| format!("{}{i}", used.block));
                 let input = from.as_ref().map(|f| f.as_slice().to_vec());
                 let before = out.len();

@@ -251,11 +251,42 @@ fn a_graph_exports_to_a_pytorch_module_that_computes_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment(dir.path(), 2, 900, BRANCHES);
     let logs = dir.path().join("logs");
+    let histograms = ["--set", "log.histograms_every=1"];
     ok(&run_cmd(
         dir.path(),
-        &[&s(&file), "--logdir", &s(&logs), "-q"],
+        &[
+            &s(&file),
+            "--logdir",
+            &s(&logs),
+            "-q",
+            histograms[0],
+            histograms[1],
+        ],
     ));
     let run = single_run(&logs.join("graph"));
+    // Histograms follow the graph: the add's sum, before and after its ReLU, over the 300
+    // test pictures' 8x28x28 values, as TensorBoard's reader finds them.
+    if let Some(python) = std::env::var_os("KILN_TB_PYTHON") {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_histograms.py");
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let tags: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        for tag in [
+            "activations/05_add_relu/pre",
+            "activations/05_add_relu/post",
+        ] {
+            let rows = tags[tag]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {tag}: {tags}"));
+            assert_eq!(rows.len(), 3, "epochs 0, 1, 2: {tag}");
+            assert_eq!(rows[2]["num"], 300.0 * 8.0 * 28.0 * 28.0, "{tag}");
+        }
+        assert!(tags["activations/05_add_relu/post"][2]["min"] == 0.0);
+    }
     // eval, with the Projector's embeddings: what the classifier reads, here a pooled image.
     let eval = run_cmd(dir.path(), &["eval", &s(&run), "--embeddings", "50"]);
     ok(&eval);

@@ -186,7 +186,7 @@ impl Use<'_> {
     /// Each of the block's layers with the args put in, checked; `None` for one that is wrong.
     fn templates(&self, p: &mut Problems) -> Vec<Option<Node>> {
         let args = self.args(p);
-        let mut names: Vec<String> = Vec::new();
+        let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
         let used_at = format!("(the block is used at {})", self.key);
         self.def
             .layers
@@ -217,11 +217,11 @@ impl Use<'_> {
                 node.layer.kind().check(p, &key);
                 if let Some(name) = &node.name {
                     p.check(
-                        !names.contains(name) && name != INPUT,
+                        !names.contains(name.as_str()) && name != INPUT,
                         format!("{key}.name"),
                         format!("{name:?} names another layer of the block, or its input; give each layer its own name"),
                     );
-                    names.push(name.clone());
+                    names.insert(name.clone());
                 }
                 Some(node)
             })

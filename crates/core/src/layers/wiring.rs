@@ -2,6 +2,8 @@
 //! place that turns names into positions, so that the checks of a config, its planning and
 //! the built network agree on the graph.
 
+use std::collections::HashMap;
+
 use super::{INPUT, Node};
 use crate::problems::{Problems, suggest};
 
@@ -19,17 +21,47 @@ pub type Wiring = Vec<Vec<Source>>;
 
 /// The wiring of `nodes`, every problem with it added to `p` keyed under `key`
 /// (`model.layers`). `"input"` is the network's input (a block's, for a block's layers).
+/// Names are looked up by hash, so a list of thousands of layers is wired in linear time.
 pub fn wire(nodes: &[Node], key: &str, p: &mut Problems) -> Wiring {
-    let names: Vec<Option<&str>> = nodes.iter().map(|n| n.name.as_deref()).collect();
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i, n.name.as_deref()?)))
+    {
+        first.entry(name).or_insert(i);
+    }
+    let mut index = Index {
+        first,
+        before: HashMap::new(),
+        order: Vec::new(),
+    };
     let mut wiring = Vec::with_capacity(nodes.len());
     for (i, node) in nodes.iter().enumerate() {
         let here = format!("{key}[{i}]");
+        wiring.push(sources(node, i, &index, &here, p));
         if let Some(name) = &node.name {
-            check_name(p, name, &names[..i], &format!("{here}.name"));
+            check_name(
+                p,
+                name,
+                index.before.get(name.as_str()),
+                &format!("{here}.name"),
+            );
+            index.before.insert(name, i);
+            index.order.push(name);
         }
-        wiring.push(sources(nodes, &names, i, &here, p));
     }
     wiring
+}
+
+/// Where the names are, for the layer being wired.
+struct Index<'a> {
+    /// Each name's first layer, anywhere in the list.
+    first: HashMap<&'a str, usize>,
+    /// Each name's latest layer before the one being wired.
+    before: HashMap<&'a str, usize>,
+    /// The names before the one being wired, in order (for messages).
+    order: Vec<&'a str>,
 }
 
 /// The wiring of `nodes` when it is known to be sound, else the first problem as a sentence.
@@ -66,7 +98,7 @@ pub fn is_chain(wiring: &Wiring) -> bool {
     })
 }
 
-fn check_name(p: &mut Problems, name: &str, earlier: &[Option<&str>], key: &str) {
+fn check_name(p: &mut Problems, name: &str, earlier: Option<&usize>, key: &str) {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -81,7 +113,7 @@ fn check_name(p: &mut Problems, name: &str, earlier: &[Option<&str>], key: &str)
         key,
         "\"input\" names the network's input (a block's, inside a block); choose another name",
     );
-    if let Some(j) = earlier.iter().position(|n| *n == Some(name)) {
+    if let Some(j) = earlier {
         p.check(
             false,
             key,
@@ -91,14 +123,7 @@ fn check_name(p: &mut Problems, name: &str, earlier: &[Option<&str>], key: &str)
 }
 
 /// Node `i`'s inputs; problems for names that are not earlier layers.
-fn sources(
-    nodes: &[Node],
-    names: &[Option<&str>],
-    i: usize,
-    here: &str,
-    p: &mut Problems,
-) -> Vec<Source> {
-    let node = &nodes[i];
+fn sources(node: &Node, i: usize, index: &Index, here: &str, p: &mut Problems) -> Vec<Source> {
     let previous = match i {
         0 => Source::Input,
         _ => Source::Layer(i - 1),
@@ -133,29 +158,32 @@ fn sources(
         ),
         _ => {}
     }
-    let known: Vec<&str> = std::iter::once(INPUT)
-        .chain(names[..i].iter().flatten().copied())
-        .collect();
     wanted
         .iter()
         .filter_map(|name| {
             if name == INPUT {
                 return Some(Source::Input);
             }
-            if let Some(j) = names[..i].iter().rposition(|n| *n == Some(name.as_str())) {
+            if let Some(&j) = index.before.get(name.as_str()) {
                 return Some(Source::Layer(j));
             }
-            let what = match names[i..].iter().position(|n| *n == Some(name.as_str())) {
-                Some(0) => format!("{name:?} is this layer's own name; a layer reads layers before it"),
-                Some(k) => format!(
-                    "{name:?} is layer [{}], which comes later; a layer reads only layers before it (move it up)",
-                    i + k
+            let what = match index.first.get(name.as_str()) {
+                Some(&j) if j == i => {
+                    format!("{name:?} is this layer's own name; a layer reads layers before it")
+                }
+                Some(&j) => format!(
+                    "{name:?} is layer [{j}], which comes later; a layer reads only layers before it (move it up)"
                 ),
-                None => format!(
-                    "no layer before it is named {name:?}{}; names here: {}",
-                    suggest(name, &known),
-                    known.join(", ")
-                ),
+                None => {
+                    let known: Vec<&str> = std::iter::once(INPUT)
+                        .chain(index.order.iter().copied())
+                        .collect();
+                    format!(
+                        "no layer before it is named {name:?}{}; names here: {}",
+                        suggest(name, &known),
+                        known.join(", ")
+                    )
+                }
             };
             p.check(false, &key, what);
             None

@@ -30,6 +30,14 @@ impl MergeOp {
     /// The shape of one merged example; `Err` names every input's shape and the fix.
     pub fn shape(self, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
         let first = inputs.first().ok_or("has no inputs")?.to_vec();
+        // A [height, width] example is one channel to the network but not to torch's export,
+        // which would join it along its height: ask for the channel to be written.
+        if let Some(flat) = inputs.iter().find(|s| s.len() == 2) {
+            return Err(format!(
+                "reads an input of shape {flat:?}; merge images with their channels, e.g. [model] input = [1, {}, {}]",
+                flat[0], flat[1]
+            ));
+        }
         let listed = || {
             inputs
                 .iter()
@@ -170,6 +178,8 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("[4, 8, 8] and [4, 4, 4]"), "{err}");
         assert!(MergeOp::Concat.shape(&[&[4, 8, 8], &[4]]).is_err());
+        let err = MergeOp::Add.shape(&[&[28, 28], &[28, 28]]).unwrap_err();
+        assert!(err.contains("input = [1, 28, 28]"), "{err}");
     }
 
     #[test]

@@ -9,16 +9,7 @@ runner=${1:-target/release/runner}
 repeats=${2:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 - "$work/cifar-10-batches-bin" <<'PY'
-import os, random, sys
-out = sys.argv[1]
-os.makedirs(out)
-rng = random.Random(0)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    with open(os.path.join(out, name), "wb") as f:
-        for i in range(10000):
-            f.write(bytes([i % 10]) + rng.randbytes(3072))
-PY
+python3 bench/fake_cifar.py "$work/cifar-10-batches-bin"
 base=experiments/cifar10_cnn.toml
 sets=(--set "data.dir=$work" --set train.epochs=1 --set data.limit_train=10000 --set data.limit_test=1000)
 # Without augmentation: the experiment less its [data.augment] table.

@@ -14,16 +14,7 @@ repeats=${3:-3}
 experiment=${4:-experiments/cifar10_resnet20.toml}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 - "$work/cifar-10-batches-bin" <<'PY'
-import os, random, sys
-out = sys.argv[1]
-os.makedirs(out)
-rng = random.Random(0)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    with open(os.path.join(out, name), "wb") as f:
-        for i in range(10000):
-            f.write(bytes([i % 10]) + rng.randbytes(3072))
-PY
+python3 bench/fake_cifar.py "$work/cifar-10-batches-bin"
 # The experiment without [data.augment] and its validation split.
 sed -e '/^\[data.augment\]/,/^$/d' -e '/^validation = /d' "$experiment" > "$work/resnet.toml"
 sets=(--set "data.dir=$work" --set train.epochs=2 --set data.limit_train=2560

@@ -407,15 +407,35 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
     };
     signals.enter(Phase::Training);
     let summary = train::train(prepared, &options, resume)?;
-    if let Some(last) = summary.epochs.last() {
+    if let Some(train::Stopped::OutOfTime { epoch, budget }) = &summary.stopped {
+        // Not complete: no result.toml, so a sweep runs it again (resuming is the user's call).
+        kiln_core::say!(
+            "stopped after epoch {epoch} of {}: another epoch would run past max_time = {budget:?}; continue with: {} --resume {}",
+            config.train.epochs,
+            command_line(experiment, cli),
+            summary.run_dir.display()
+        );
+        return Ok(());
+    }
+    let early = match &summary.stopped {
+        Some(train::Stopped::Early {
+            epoch,
+            best_epoch,
+            restored,
+        }) => Some((*epoch, best_epoch.filter(|_| *restored))),
+        _ => None,
+    };
+    if let (Some(last), Some(trained)) = (summary.final_metrics(), summary.epochs.last()) {
         let result = sweep::RunResult {
             name: config.name.clone(),
             run_dir: summary.run_dir.clone(),
-            epochs: last.epoch,
+            epochs: trained.epoch,
             train_loss: last.train_loss,
             test_loss: last.test_loss,
             test_accuracy: last.test_accuracy,
             validation_accuracy: last.validation_accuracy,
+            stopped_early_after: early.map(|e| e.0),
+            weights_of_epoch: early.and_then(|e| e.1),
         };
         let text = toml::to_string(&result).unwrap_or_default();
         // result.toml in the run folder marks the run complete (a sweep skips it next time).
@@ -424,12 +444,19 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
             checkpoint::write_atomic(path, text.as_bytes())?;
         }
     }
-    if let Some(last) = summary.epochs.last().filter(|_| !cli.quiet) {
+    if let Some(last) = summary.final_metrics().filter(|_| !cli.quiet) {
+        let stopped = match early {
+            Some((epoch, Some(best))) => {
+                format!(" (stopped early after epoch {epoch}; the weights are epoch {best}'s)")
+            }
+            Some((epoch, None)) => format!(" (stopped early after epoch {epoch})"),
+            None => String::new(),
+        };
         kiln_core::say!(
-            "done: test accuracy {:.4}, test loss {:.4} after {} epochs; see the curves with: tensorboard --logdir {}",
+            "done: test accuracy {:.4}, test loss {:.4} after {} epochs{stopped}; see the curves with: tensorboard --logdir {}",
             last.test_accuracy,
             last.test_loss,
-            last.epoch,
+            summary.epochs.len(),
             cli.logdir.join(&config.name).display()
         );
     }

@@ -71,6 +71,12 @@ pub struct RunResult {
     /// On the held-out split, with `[data] validation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_accuracy: Option<f64>,
+    /// The epoch after which `[train] early_stopping` ended the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early_after: Option<usize>,
+    /// With `restore_best`: the epoch whose weights (and figures above) the run ended with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_of_epoch: Option<usize>,
 }
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).

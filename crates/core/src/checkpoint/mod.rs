@@ -53,6 +53,9 @@ pub struct Checkpoint {
     #[serde(with = "serde_bytes")]
     pub model: Vec<u8>,
     pub optimizer: OptimizerState,
+    /// The moving average of the weights (`[train] ema`), by parameter id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<crate::optim::ema::EmaState>,
     /// The dataset's class names, by class index, where it names them (CIFAR, image folders):
     /// what `predict` and `eval` print.
     #[serde(default)]
@@ -77,6 +80,22 @@ pub struct EpochMetrics {
     pub validation_accuracy: Option<f64>,
     /// Wall time of the training steps of this epoch (evaluation excluded).
     pub train_seconds: f64,
+}
+
+impl EpochMetrics {
+    /// The value of `which` in these figures (NaN for a validation metric without the split,
+    /// which the config check refuses).
+    pub fn get(&self, which: crate::config::BestMetric) -> f64 {
+        use crate::config::BestMetric;
+        match which {
+            BestMetric::TestAccuracy => self.test_accuracy,
+            BestMetric::TestLoss => self.test_loss,
+            BestMetric::TrainAccuracy => self.train_accuracy,
+            BestMetric::TrainLoss => self.train_loss,
+            BestMetric::ValidationAccuracy => self.validation_accuracy.unwrap_or(f64::NAN),
+            BestMetric::ValidationLoss => self.validation_loss.unwrap_or(f64::NAN),
+        }
+    }
 }
 
 /// Where a run stands: what it has trained so far.

@@ -1,7 +1,7 @@
 //! When a checkpoint is written, as a function of where the run is and what it measured
 //! (burn-train's checkpoint strategies work alike): the loop asks, then does what it is told.
 
-use crate::config::{BestMetric, CheckpointConfig};
+use crate::config::CheckpointConfig;
 
 use super::EpochMetrics;
 
@@ -28,7 +28,7 @@ pub fn after_epoch(
     last_epoch: usize,
 ) -> (Option<(f64, usize)>, Actions) {
     let which = policy.best_metric(metrics.validation_loss.is_some());
-    let value = score(metrics, which);
+    let value = metrics.get(which);
     let improved = best.is_none_or(|(b, _)| {
         if which.higher_is_better() {
             value > b
@@ -48,19 +48,6 @@ pub fn after_epoch(
         numbered: periodic || epoch == last_epoch,
     };
     (best, actions)
-}
-
-/// The value of `which` in an epoch's figures.
-fn score(m: &EpochMetrics, which: BestMetric) -> f64 {
-    match which {
-        BestMetric::TestAccuracy => m.test_accuracy,
-        BestMetric::TestLoss => m.test_loss,
-        BestMetric::TrainAccuracy => m.train_accuracy,
-        BestMetric::TrainLoss => m.train_loss,
-        // The config check refuses these without a validation split.
-        BestMetric::ValidationAccuracy => m.validation_accuracy.unwrap_or(f64::NAN),
-        BestMetric::ValidationLoss => m.validation_loss.unwrap_or(f64::NAN),
-    }
 }
 
 #[cfg(test)]

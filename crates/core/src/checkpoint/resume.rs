@@ -1,12 +1,12 @@
 //! Which config a resumed run uses: the one it was trained with, except `train.epochs`
-//! (raised to train longer), `[checkpoint]` and the description, which do not change what is
+//! (raised to train longer), `train.max_time`, `[checkpoint]` and the description, which do not change what is
 //! trained. Anything else that differs is refused, naming the keys, since the checkpoint's
 //! weights and optimizer state belong to the original.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::{self, ExperimentConfig, ScheduleConfig};
+use crate::config::{self, ExperimentConfig, ScheduleKind};
 use crate::error::{Error, Result};
 
 /// The config to continue with, given what the experiment file (and `--set`s) ask for now,
@@ -22,11 +22,11 @@ pub fn config_for_resume(
         requested.seed = saved.seed;
     }
     if let (
-        ScheduleConfig::Cosine { t_max, .. },
-        ScheduleConfig::Cosine {
+        ScheduleKind::Cosine { t_max, .. },
+        ScheduleKind::Cosine {
             t_max: saved_t_max, ..
         },
-    ) = (&mut requested.schedule, &saved.schedule)
+    ) = (&mut requested.schedule.kind, &saved.schedule.kind)
         && t_max.is_none()
     {
         *t_max = *saved_t_max;
@@ -58,7 +58,11 @@ pub fn config_for_resume(
 }
 
 fn may_change(key: &str) -> bool {
-    key == "train.epochs" || key == "description" || key.starts_with("checkpoint.")
+    // A time budget is the invocation's, not the run's: a run stopped by it resumes with more.
+    key == "train.epochs"
+        || key == "train.max_time"
+        || key == "description"
+        || key.starts_with("checkpoint.")
 }
 
 /// Dotted key -> value text, for every leaf of the config.

@@ -194,8 +194,14 @@ pub fn resolve(mut config: ExperimentConfig) -> ExperimentConfig {
         config.seed = Some(rand::random::<u32>() as u64);
     }
     let validation = config.data.validation.is_some();
-    config.checkpoint.best = Some(config.checkpoint.best_metric(validation));
-    if let super::ScheduleConfig::Cosine { t_max, .. } = &mut config.schedule {
+    // Early stopping's best epoch is best.ckpt's, which its restore_best restores.
+    let watched = config.train.early_stopping.as_ref().map(|s| s.metric);
+    config.checkpoint.best = config
+        .checkpoint
+        .best
+        .or(watched)
+        .or(Some(config.checkpoint.best_metric(validation)));
+    if let super::ScheduleKind::Cosine { t_max, .. } = &mut config.schedule.kind {
         t_max.get_or_insert(config.train.epochs);
     }
     // CSV files named relative to `dir` are found there, as the schema documents; other

@@ -1,6 +1,7 @@
 //! The experiment schema ([`schema`]), its layered loading ([`load()`]) and value checks.
 
 pub mod blocks;
+mod controls;
 mod load;
 mod locate;
 mod schema;

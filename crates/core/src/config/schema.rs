@@ -8,6 +8,7 @@
 use std::fmt;
 
 pub use super::blocks::BlockDef;
+pub use super::controls::{EarlyStopping, OneCycle, Plateau, TimeBudget};
 pub use crate::init::{FanMode, InitConfig, InitSpec, LayerInit};
 pub use crate::layers::{Activation, LayerSpec, Node, Size2};
 use std::path::PathBuf;
@@ -468,12 +469,40 @@ impl OptimizerConfig {
     }
 }
 
-/// `[schedule]`: how the learning rate changes from epoch to epoch (stepped once per epoch,
-/// as `torch.optim.lr_scheduler` is in the usual loop).
-/// `constant` is written `{}` for the reason [`InitSpec`]'s variants are.
+/// `[schedule]`: how the learning rate changes during the run: a kind, and an optional linear
+/// warmup in front of any kind but `onecycle` (which has its own).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScheduleConfig {
+    #[serde(flatten)]
+    pub kind: ScheduleKind,
+    /// Warm up over the first N optimizer steps: the rate is multiplied by a factor going
+    /// linearly from `warmup_start` to 1 (torch's `LinearLR`, chained with the kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_steps: Option<usize>,
+    /// The same over the first N epochs' steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_epochs: Option<usize>,
+    /// The warmup's first factor (the first step trains at `warmup_start * lr`); 0 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_start: Option<f64>,
+}
+
+impl ScheduleConfig {
+    /// A schedule of `kind` without warmup.
+    pub fn of(kind: ScheduleKind) -> Self {
+        ScheduleConfig {
+            kind,
+            ..ScheduleConfig::default()
+        }
+    }
+}
+
+/// The kinds of `[schedule]`. The epoch kinds are stepped once per epoch, as
+/// `torch.optim.lr_scheduler` is in the usual loop; `onecycle` and any warmup change the rate
+/// every optimizer step. `constant` is written `{}` for the reason [`InitSpec`]'s variants are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ScheduleConfig {
+pub enum ScheduleKind {
     Constant {},
     /// Multiply by `gamma` every `step_size` epochs (`StepLR`).
     Step {
@@ -493,11 +522,28 @@ pub enum ScheduleConfig {
         #[serde(default)]
         eta_min: f64,
     },
+    /// Lower the rate when a metric stops improving (`ReduceLROnPlateau`), after each epoch.
+    Plateau(super::controls::Plateau),
+    /// Up then down over the whole run, per step (`OneCycleLR`).
+    Onecycle(super::controls::OneCycle),
 }
 
-impl Default for ScheduleConfig {
+impl Default for ScheduleKind {
     fn default() -> Self {
-        ScheduleConfig::Constant {}
+        ScheduleKind::Constant {}
+    }
+}
+
+impl ScheduleKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ScheduleKind::Constant {} => "constant",
+            ScheduleKind::Step { .. } => "step",
+            ScheduleKind::Exponential { .. } => "exponential",
+            ScheduleKind::Cosine { .. } => "cosine",
+            ScheduleKind::Plateau(_) => "plateau",
+            ScheduleKind::Onecycle(_) => "onecycle",
+        }
     }
 }
 
@@ -531,6 +577,39 @@ pub struct TrainConfig {
     /// IEEE gradual underflow. See [`kiln_kernels::denormals`].
     #[serde(default = "yes")]
     pub flush_denormals: bool,
+    /// Stop when a metric stops improving (see [`EarlyStopping`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Scale all gradients together so that their global L2 norm is at most this
+    /// (`torch.nn.utils.clip_grad_norm_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_norm: Option<f64>,
+    /// Clamp every gradient element to [-x, x] (`clip_grad_value_`), before any norm clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_grad_value: Option<f64>,
+    /// Average the gradients of this many consecutive batches (weighted by their sizes) into
+    /// one optimizer step. BatchNorm's statistics still update on every batch.
+    #[serde(default = "one_usize")]
+    pub accumulate: usize,
+    /// Keep an exponential moving average of the weights with this decay, updated after every
+    /// optimizer step; evaluation, `best.ckpt`, eval, predict and export use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<f64>,
+    /// With `ema`: evaluate the moving average (true) or the trained weights (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema_eval: Option<bool>,
+    /// Stop at the end of the epoch after which another epoch would run past this wall-clock
+    /// time (counted from the start of this process), with a checkpoint to resume from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_time: Option<TimeBudget>,
+}
+
+impl TrainConfig {
+    /// Whether evaluation (and what is saved for eval, predict and export) uses the moving
+    /// average of the weights.
+    pub fn evaluates_ema(&self) -> bool {
+        self.ema.is_some() && self.ema_eval != Some(false)
+    }
 }
 
 /// The training objective; every form compares the network's output with the labels.
@@ -560,6 +639,13 @@ impl Default for TrainConfig {
             loss: Loss::default(),
             label_smoothing: 0.0,
             flush_denormals: true,
+            early_stopping: None,
+            clip_grad_norm: None,
+            clip_grad_value: None,
+            accumulate: 1,
+            ema: None,
+            ema_eval: None,
+            max_time: None,
         }
     }
 }

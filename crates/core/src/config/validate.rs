@@ -14,8 +14,8 @@ pub fn problems(config: &ExperimentConfig) -> Vec<(String, String)> {
     crate::init::check(&mut p, &config.init.weight, "init.weight");
     crate::init::check(&mut p, &config.init.bias, "init.bias");
     check_optimizer(&mut p, &config.optimizer);
-    check_schedule(&mut p, &config.schedule, config.optimizer.lr());
-    check_train(&mut p, &config.train);
+    check_schedule(&mut p, config);
+    check_train(&mut p, config);
     check_log(&mut p, &config.log);
     check_checkpoint(&mut p, &config.checkpoint, &config.data);
     check_classes(&mut p, &config.data);
@@ -166,10 +166,12 @@ fn check_optimizer(p: &mut Problems, optimizer: &OptimizerConfig) {
     }
 }
 
-fn check_schedule(p: &mut Problems, schedule: &ScheduleConfig, lr: f64) {
-    match schedule {
-        ScheduleConfig::Constant {} => {}
-        ScheduleConfig::Step { step_size, gamma } => {
+fn check_schedule(p: &mut Problems, config: &ExperimentConfig) {
+    let (schedule, lr) = (&config.schedule, config.optimizer.lr());
+    let validation = config.data.validation.is_some();
+    match &schedule.kind {
+        ScheduleKind::Constant {} => {}
+        ScheduleKind::Step { step_size, gamma } => {
             p.check(
                 *step_size > 0,
                 "schedule.step_size",
@@ -177,8 +179,8 @@ fn check_schedule(p: &mut Problems, schedule: &ScheduleConfig, lr: f64) {
             );
             p.positive(*gamma, "schedule.gamma");
         }
-        ScheduleConfig::Exponential { gamma } => p.positive(*gamma, "schedule.gamma"),
-        ScheduleConfig::Cosine { t_max, eta_min } => {
+        ScheduleKind::Exponential { gamma } => p.positive(*gamma, "schedule.gamma"),
+        ScheduleKind::Cosine { t_max, eta_min } => {
             p.check(
                 *t_max != Some(0),
                 "schedule.t_max",
@@ -190,10 +192,99 @@ fn check_schedule(p: &mut Problems, schedule: &ScheduleConfig, lr: f64) {
                 format!("must be in [0, optimizer.lr = {lr}] (got {eta_min})"),
             );
         }
+        ScheduleKind::Plateau(plateau) => {
+            check_metric(p, plateau.metric, "schedule.metric", validation);
+            p.check(
+                plateau.factor > 0.0 && plateau.factor < 1.0,
+                "schedule.factor",
+                format!(
+                    "must be between 0 and 1, exclusive (got {}): the rate is multiplied by it",
+                    plateau.factor
+                ),
+            );
+            p.non_negative(plateau.threshold, "schedule.threshold");
+            p.check(
+                plateau.min_lr.is_finite() && plateau.min_lr >= 0.0 && plateau.min_lr < lr,
+                "schedule.min_lr",
+                format!(
+                    "must be in [0, optimizer.lr = {lr}) (got {})",
+                    plateau.min_lr
+                ),
+            );
+        }
+        ScheduleKind::Onecycle(one) => {
+            p.check(
+                one.pct_start > 0.0 && one.pct_start < 1.0,
+                "schedule.pct_start",
+                format!(
+                    "must be between 0 and 1, exclusive (got {}): the share of the steps spent rising",
+                    one.pct_start
+                ),
+            );
+            p.positive(one.div_factor, "schedule.div_factor");
+            p.positive(one.final_div_factor, "schedule.final_div_factor");
+            let warmup = schedule.warmup_steps.is_some() || schedule.warmup_epochs.is_some();
+            p.check(
+                !warmup,
+                "schedule.warmup_steps",
+                "does not apply to kind = \"onecycle\", which warms up by itself (pct_start); remove the warmup",
+            );
+        }
+    }
+    check_warmup(p, schedule, config.train.epochs);
+}
+
+fn check_warmup(p: &mut Problems, schedule: &ScheduleConfig, epochs: usize) {
+    if let (Some(_), Some(_)) = (schedule.warmup_steps, schedule.warmup_epochs) {
+        p.check(
+            false,
+            "schedule.warmup_epochs",
+            "and schedule.warmup_steps both set; keep one",
+        );
+    }
+    p.check(
+        schedule.warmup_steps != Some(0),
+        "schedule.warmup_steps",
+        "must be at least 1 (or leave it out: no warmup)",
+    );
+    if let Some(n) = schedule.warmup_epochs {
+        p.check(
+            n > 0 && n < epochs,
+            "schedule.warmup_epochs",
+            format!(
+                "must be at least 1 and less than train.epochs = {epochs} (got {n}): the warmup would take the whole run"
+            ),
+        );
+    }
+    if let Some(start) = schedule.warmup_start {
+        p.check(
+            (0.0..1.0).contains(&start),
+            "schedule.warmup_start",
+            format!("must be in [0, 1) (got {start}): the first step's share of lr"),
+        );
+        p.check(
+            schedule.warmup_steps.is_some() || schedule.warmup_epochs.is_some(),
+            "schedule.warmup_start",
+            "only applies with warmup_steps or warmup_epochs",
+        );
     }
 }
 
-fn check_train(p: &mut Problems, train: &TrainConfig) {
+/// A metric a control watches: one measured on the validation split needs that split.
+fn check_metric(p: &mut Problems, metric: BestMetric, key: &str, validation: bool) {
+    p.check(
+        validation || !metric.needs_validation(),
+        key,
+        format!(
+            "{} needs a validation split: set [data] validation = 0.1 (a fraction of the training set), or watch {}",
+            metric.name(),
+            metric.name().replace("validation_", "test_")
+        ),
+    );
+}
+
+fn check_train(p: &mut Problems, config: &ExperimentConfig) {
+    let train = &config.train;
     p.check(train.epochs > 0, "train.epochs", "must be at least 1");
     p.check(
         train.batch_size != BatchSize::Size(0),
@@ -206,6 +297,53 @@ fn check_train(p: &mut Problems, train: &TrainConfig) {
         "train.eval_batch_size",
         "must be at least 1",
     );
+    if let Some(stop) = &train.early_stopping {
+        let validation = config.data.validation.is_some();
+        check_metric(p, stop.metric, "train.early_stopping.metric", validation);
+        p.non_negative(stop.min_delta, "train.early_stopping.min_delta");
+        let best = config.checkpoint.best.unwrap_or(stop.metric);
+        p.check(
+            !stop.restore_best || best == stop.metric,
+            "train.early_stopping.restore_best",
+            format!(
+                "restores best.ckpt, which checkpoint.best = \"{}\" picks, while early stopping watches {}; make them the same metric (or leave checkpoint.best out), or set restore_best = false",
+                best.name(),
+                stop.metric.name()
+            ),
+        );
+    }
+    for (clip, key) in [
+        (train.clip_grad_norm, "train.clip_grad_norm"),
+        (train.clip_grad_value, "train.clip_grad_value"),
+    ] {
+        if let Some(x) = clip {
+            p.positive(x, key);
+        }
+    }
+    p.check(
+        train.accumulate > 0,
+        "train.accumulate",
+        "must be at least 1 (batches per optimizer step; 1 is no accumulation)",
+    );
+    if let Some(decay) = train.ema {
+        p.check(
+            decay > 0.0 && decay < 1.0,
+            "train.ema",
+            format!("must be between 0 and 1, exclusive (got {decay}): the average's decay per step, e.g. 0.999"),
+        );
+    }
+    p.check(
+        train.ema_eval.is_none() || train.ema.is_some(),
+        "train.ema_eval",
+        "only applies with train.ema (a decay such as 0.999)",
+    );
+    if let Some(budget) = &train.max_time {
+        p.check(
+            !budget.duration.is_zero(),
+            "train.max_time",
+            "must be longer than 0 (or leave it out: no time limit)",
+        );
+    }
 }
 
 fn check_classes(p: &mut Problems, data: &DataConfig) {

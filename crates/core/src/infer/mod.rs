@@ -71,6 +71,15 @@ impl Trained {
                 found.path.display()
             ))
         })?;
+        // What training evaluated and picked best.ckpt by: the moving average, with `[train] ema`.
+        let network = match (config.train.ema, found.checkpoint.ema.take()) {
+            (Some(decay), Some(state)) if config.train.evaluates_ema() => {
+                crate::optim::Ema::new(decay)
+                    .with_state(state)
+                    .apply(network)
+            }
+            _ => network,
+        };
         let c = &found.checkpoint;
         Ok((
             Trained {

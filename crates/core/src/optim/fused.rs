@@ -10,9 +10,12 @@
 
 use std::collections::HashMap;
 
-use burn::module::{ModuleMapper, Param, ParamId};
+use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+
+use super::clip::Clip;
+use super::ema::Ema;
 
 use crate::config::OptimizerConfig;
 
@@ -119,32 +122,72 @@ impl FusedOptimizer {
             .collect();
     }
 
-    /// One step on every parameter of `module` that has a gradient in `grads`.
+    /// One step on every parameter of `module` that has a gradient in `grads`, the gradients
+    /// clipped as `clip` says and the step folded into `ema`, all on host slices.
     pub fn step<M: burn::module::Module>(
         &mut self,
         lr: f64,
         module: M,
         mut grads: GradientsParams,
+        clip: Clip,
+        ema: Option<&mut Ema>,
     ) -> M {
+        // The gradients come out first, so that a global norm is known before any update.
+        let mut host = HostGrads {
+            grads: &mut grads,
+            out: HashMap::new(),
+            clip,
+            squares: 0.0,
+        };
+        module.visit(&mut host);
+        let (grads, factor) = (host.out, clip.factor(host.squares));
         let mut mapper = Mapper {
             optimizer: self,
-            grads: &mut grads,
+            grads,
+            factor,
+            ema,
             lr: lr as f32,
         };
         module.map(&mut mapper)
     }
 }
 
+/// Each parameter's gradient as host data, clamped by value, and the sum of their squares.
+struct HostGrads<'a> {
+    grads: &'a mut GradientsParams,
+    out: HashMap<ParamId, TensorData>,
+    clip: Clip,
+    squares: f64,
+}
+
+impl ModuleVisitor for HostGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(grad) = self.grads.remove::<D>(param.id) else {
+            return;
+        };
+        let mut data = grad.into_data();
+        if self.clip.any()
+            && let Ok(g) = data.as_mut_slice::<f32>()
+        {
+            self.squares += self.clip.clamp(g);
+        }
+        self.out.insert(param.id, data);
+    }
+}
+
 struct Mapper<'a> {
     optimizer: &'a mut FusedOptimizer,
-    grads: &'a mut GradientsParams,
+    grads: HashMap<ParamId, TensorData>,
+    /// Norm clipping's factor, when the global norm is over the limit.
+    factor: Option<f32>,
+    ema: Option<&'a mut Ema>,
     lr: f32,
 }
 
 impl ModuleMapper for Mapper<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<D>(id) else {
+        let Some(mut grad) = self.grads.remove(&id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let require_grad = tensor.is_require_grad();
@@ -152,12 +195,17 @@ impl ModuleMapper for Mapper<'_> {
         let inner = tensor.inner();
         let device = inner.device();
         let mut values = inner.into_data();
-        let grad = grad.into_data();
         let state = self.optimizer.states.entry(id).or_default();
         // kiln creates every parameter in float32 (data, init and Burn's layers), so both
         // slices are f32; nothing else reaches this optimizer.
-        if let (Ok(p), Ok(g)) = (values.as_mut_slice::<f32>(), grad.as_slice::<f32>()) {
+        if let (Ok(p), Ok(g)) = (values.as_mut_slice::<f32>(), grad.as_mut_slice::<f32>()) {
+            if let Some(factor) = self.factor {
+                g.iter_mut().for_each(|x| *x *= factor);
+            }
             update(self.optimizer.rule, state, self.lr, p, g);
+            if let Some(ema) = self.ema.as_deref_mut() {
+                ema.update(id, p);
+            }
         }
         let mut updated = Tensor::<D>::from_data(values, &device).autodiff();
         if let Some(strategy) = strategy {
@@ -365,7 +413,7 @@ mod tests {
             let x = Tensor::<2>::random([8, 6], Distribution::Normal(0.0, 1.0), &device);
             let loss = |l: &Linear| l.forward(x.clone()).square().mean();
             let grads = GradientsParams::from_grads(loss(&fused_layer).backward(), &fused_layer);
-            fused_layer = fused.step(0.05, fused_layer, grads);
+            fused_layer = fused.step(0.05, fused_layer, grads, Clip::default(), None);
             let grads = GradientsParams::from_grads(loss(&burn_layer).backward(), &burn_layer);
             burn_layer = burn.step(ModuleLearningRate::from(0.05), burn_layer, grads);
         }

@@ -2,13 +2,17 @@
 //! on the flex backend kiln's fused Adam/AdamW/SGD ([`fused`]), which compute the same update
 //! in one pass.
 
+mod clip;
+pub mod ema;
 pub mod fused;
+mod schedule;
+
+pub use clip::Clip;
+pub use ema::Ema;
+pub use schedule::Schedule;
 
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
-use burn::optim::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
-use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
-use burn::optim::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig,
@@ -16,12 +20,20 @@ use burn::optim::{
 
 use crate::model::Network;
 
-use crate::config::{OptimizerConfig, ScheduleConfig};
+use crate::config::{OptimizerConfig, TrainConfig};
 use crate::error::{Error, Result};
 
-/// The optimizer of a run: kiln's fused one where it covers the kind and the parameters live in
-/// host memory, Burn's otherwise.
-pub enum Optimizer {
+/// The optimizer of a run, with what happens around its step: gradient clipping before it,
+/// the weights' moving average after it.
+pub struct Optimizer {
+    engine: Engine,
+    clip: Clip,
+    ema: Option<Ema>,
+}
+
+/// kiln's fused optimizer where it covers the kind and the parameters live in host memory,
+/// Burn's otherwise.
+enum Engine {
     Fused(fused::FusedOptimizer),
     Burn(ModuleOptimizer),
 }
@@ -29,19 +41,24 @@ pub enum Optimizer {
 impl Optimizer {
     /// `host_memory`: the backend's tensors are host memory (flex), so reading a parameter out
     /// and back costs a copy, not a device transfer.
-    pub fn new(config: &OptimizerConfig, host_memory: bool) -> Self {
-        match fused::FusedOptimizer::new(config).filter(|_| host_memory) {
-            Some(fused) => Optimizer::Fused(fused),
-            None => Optimizer::Burn(optimizer(config)),
+    pub fn new(config: &OptimizerConfig, train: &TrainConfig, host_memory: bool) -> Self {
+        let engine = match fused::FusedOptimizer::new(config).filter(|_| host_memory) {
+            Some(fused) => Engine::Fused(fused),
+            None => Engine::Burn(optimizer(config)),
+        };
+        Optimizer {
+            engine,
+            clip: Clip::new(train),
+            ema: train.ema.map(Ema::new),
         }
     }
 
     /// Everything the optimizer carries from step to step (moments, step counts), for a
     /// checkpoint.
     pub fn state(&self) -> Result<OptimizerState> {
-        Ok(match self {
-            Optimizer::Fused(o) => OptimizerState::Fused(o.state()),
-            Optimizer::Burn(o) => OptimizerState::Burn(
+        Ok(match &self.engine {
+            Engine::Fused(o) => OptimizerState::Fused(o.state()),
+            Engine::Burn(o) => OptimizerState::Burn(
                 o.into_bytes()
                     .map_err(|e| Error::Run(format!("cannot save the optimizer's state: {e}")))?
                     .to_vec(),
@@ -49,33 +66,58 @@ impl Optimizer {
         })
     }
 
-    /// Restores a state [`Self::state`] returned; refuses one of the other kind (a checkpoint
-    /// written by another backend or optimizer).
-    pub fn load_state(self, state: OptimizerState) -> Result<Self> {
-        match (self, state) {
-            (Optimizer::Fused(mut o), OptimizerState::Fused(states)) => {
+    /// The moving average of the weights, with `[train] ema`.
+    pub fn ema(&self) -> Option<&Ema> {
+        self.ema.as_ref()
+    }
+
+    /// Restores a state [`Self::state`] returned, and the moving average; refuses a state of
+    /// the other kind (a checkpoint written by another backend or optimizer).
+    pub fn load_state(self, state: OptimizerState, ema: Option<ema::EmaState>) -> Result<Self> {
+        let Optimizer {
+            engine,
+            clip,
+            ema: average,
+        } = self;
+        let engine = match (engine, state) {
+            (Engine::Fused(mut o), OptimizerState::Fused(states)) => {
                 o.load_state(states);
-                Ok(Optimizer::Fused(o))
+                Engine::Fused(o)
             }
-            (Optimizer::Burn(o), OptimizerState::Burn(bytes)) => o
+            (Engine::Burn(o), OptimizerState::Burn(bytes)) => o
                 .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-                .map(Optimizer::Burn)
-                .map_err(|e| Error::Data(format!("the checkpoint's optimizer state cannot be read: {e}"))),
-            _ => Err(Error::Config(
+                .map(Engine::Burn)
+                .map_err(|e| Error::Data(format!("the checkpoint's optimizer state cannot be read: {e}")))?,
+            _ => return Err(Error::Config(
                 "the checkpoint's optimizer state was written by another backend or optimizer kind; resume with the experiment's original backend and [optimizer]".into(),
             )),
+        };
+        let ema = match (average, ema) {
+            (Some(average), Some(state)) => Some(average.with_state(state)),
+            (average, _) => average,
+        };
+        Ok(Optimizer { engine, clip, ema })
+    }
+
+    /// Replaces the moving average with one a checkpoint saved (restoring the best epoch).
+    pub fn set_ema(&mut self, state: ema::EmaState) {
+        if let Some(average) = self.ema.take() {
+            self.ema = Some(average.with_state(state));
         }
     }
 
-    pub fn step(
-        &mut self,
-        lr: &ModuleLearningRate,
-        network: Network,
-        grads: GradientsParams,
-    ) -> Network {
-        match self {
-            Optimizer::Fused(o) => o.step(lr.base(), network, grads),
-            Optimizer::Burn(o) => o.step(lr.clone(), network, grads),
+    /// One step at rate `lr`.
+    pub fn step(&mut self, lr: f64, network: Network, grads: GradientsParams) -> Network {
+        match &mut self.engine {
+            Engine::Fused(o) => o.step(lr, network, grads, self.clip, self.ema.as_mut()),
+            Engine::Burn(o) => {
+                let grads = self.clip.tensors(&network, grads);
+                let network = o.step(ModuleLearningRate::from(lr), network, grads);
+                if let Some(ema) = &mut self.ema {
+                    ema.update_from(&network);
+                }
+                network
+            }
         }
     }
 }
@@ -149,116 +191,5 @@ pub fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
             .with_centered(centered)
             .with_weight_decay(l2(weight_decay))
             .init(),
-    }
-}
-
-/// The learning rate of each epoch, stepped once per epoch.
-pub struct Schedule {
-    /// `None` for a constant rate: nothing to step.
-    scheduler: Option<ModuleLrScheduler>,
-    lr: f64,
-}
-
-impl Schedule {
-    /// Builds Burn's scheduler for `config`, starting from the optimizer's `lr`.
-    pub fn new(config: &ScheduleConfig, lr: f64, epochs: usize) -> Result<Self> {
-        let built = match *config {
-            ScheduleConfig::Constant {} => None,
-            ScheduleConfig::Step { step_size, gamma } => Some(
-                StepLrSchedulerConfig::new(lr, step_size)
-                    .with_gamma(gamma)
-                    .init(),
-            ),
-            ScheduleConfig::Exponential { gamma } => {
-                Some(ExponentialLrSchedulerConfig::new(lr, gamma).init())
-            }
-            ScheduleConfig::Cosine { t_max, eta_min } => Some(
-                CosineAnnealingLrSchedulerConfig::new(lr, t_max.unwrap_or(epochs))
-                    .with_min_lr(eta_min)
-                    .init(),
-            ),
-        };
-        let scheduler = built
-            .transpose()
-            .map_err(|why| {
-                Error::Config(format!(
-                    "[schedule] kind = {:?} with optimizer.lr = {lr} is refused by Burn's scheduler: {why}",
-                    kind_name(config)
-                ))
-            })?;
-        Ok(Schedule { scheduler, lr })
-    }
-
-    /// The learning rate for the next epoch (the first call gives the initial rate).
-    pub fn next_epoch(&mut self) -> ModuleLearningRate {
-        match &mut self.scheduler {
-            Some(s) => {
-                let lr = s.step();
-                self.lr = lr.base();
-                lr
-            }
-            None => self.lr.into(),
-        }
-    }
-
-    /// The rate the last [`Self::next_epoch`] returned.
-    pub fn current(&self) -> f64 {
-        self.lr
-    }
-}
-
-fn kind_name(config: &ScheduleConfig) -> &'static str {
-    match config {
-        ScheduleConfig::Constant {} => "constant",
-        ScheduleConfig::Step { .. } => "step",
-        ScheduleConfig::Exponential { .. } => "exponential",
-        ScheduleConfig::Cosine { .. } => "cosine",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rates(config: ScheduleConfig, lr: f64, n: usize) -> Vec<f64> {
-        let mut s = Schedule::new(&config, lr, n).unwrap();
-        (0..n).map(|_| s.next_epoch().base()).collect()
-    }
-
-    #[test]
-    fn step_schedule_matches_torch_step_lr() {
-        let r = rates(
-            ScheduleConfig::Step {
-                step_size: 2,
-                gamma: 0.5,
-            },
-            0.1,
-            5,
-        );
-        let expected = [0.1, 0.1, 0.05, 0.05, 0.025];
-        for (a, b) in r.iter().zip(expected) {
-            assert!((a - b).abs() < 1e-12, "{r:?}");
-        }
-    }
-
-    #[test]
-    fn cosine_reaches_eta_min_at_t_max() {
-        let r = rates(
-            ScheduleConfig::Cosine {
-                t_max: Some(4),
-                eta_min: 0.0,
-            },
-            0.1,
-            5,
-        );
-        assert!(
-            (r[0] - 0.1).abs() < 1e-12 && (r[2] - 0.05).abs() < 1e-9 && r[4].abs() < 1e-9,
-            "{r:?}"
-        );
-    }
-
-    #[test]
-    fn constant_stays() {
-        assert_eq!(rates(ScheduleConfig::Constant {}, 0.3, 3), vec![0.3; 3]);
     }
 }

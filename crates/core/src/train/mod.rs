@@ -1,6 +1,7 @@
 //! The training loop: epochs of shuffled batches, an evaluation on the test set after each,
 //! TensorBoard scalars and a console line per epoch.
 
+mod controls;
 mod histograms;
 mod loss;
 mod run;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use burn::tensor::Device;
 
 pub use crate::checkpoint::EpochMetrics;
+pub use controls::Stopped;
 pub use loss::Objective;
 pub use step::evaluate;
 
@@ -48,6 +50,23 @@ pub struct RunOptions {
 pub struct RunSummary {
     pub run_dir: PathBuf,
     pub epochs: Vec<EpochMetrics>,
+    /// Why the run ended before its last epoch, if a control ended it.
+    pub stopped: Option<Stopped>,
+}
+
+impl RunSummary {
+    /// The figures of the weights the run ended with: the last epoch's, or the best epoch's
+    /// when early stopping restored them.
+    pub fn final_metrics(&self) -> Option<&EpochMetrics> {
+        match &self.stopped {
+            Some(Stopped::Early {
+                best_epoch: Some(best),
+                restored: true,
+                ..
+            }) => self.epochs.iter().find(|m| m.epoch == *best),
+            _ => self.epochs.last(),
+        }
+    }
 }
 
 /// Everything prepared before the first step: checked, loaded, built.
@@ -105,7 +124,18 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         .chain(model::unread_warnings(&config.model, &plans))
         .chain(objective(config).mismatch(last))
         .collect();
-    let schedule = Schedule::new(&config.schedule, config.optimizer.lr(), config.train.epochs)?;
+    let batches = if config.train.drop_last {
+        n / batch
+    } else {
+        n.div_ceil(batch)
+    };
+    let steps = batches.div_ceil(config.train.accumulate.max(1));
+    let schedule = Schedule::new(
+        &config.schedule,
+        config.optimizer.lr(),
+        config.train.epochs,
+        steps,
+    )?;
     let augment = match &config.data.augment {
         Some(spec) => Some(crate::data::augment::Augmenter::new(
             spec,

@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor};
 
+use super::controls::{self, EarlyStopper, Stopped};
 use super::step::{evaluate, forward_backward, step_seed};
 use super::{Objective, Prepared, Resume, RunOptions, RunSummary, histograms, objective};
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch, Position, policy};
@@ -51,6 +52,12 @@ pub struct Run<'o> {
     augment: Option<crate::data::augment::Augmenter>,
     batches: Batches,
     objective: Objective,
+    /// `[train] early_stopping`, fed every epoch's figures.
+    stopper: Option<EarlyStopper>,
+    /// Set when the checkpoint resumed from was written by a run that had stopped early.
+    stopped_early: Option<usize>,
+    /// When this process opened the run: `[train] max_time` counts from here.
+    opened: Instant,
 }
 
 /// What the training steps of one epoch summed up.
@@ -98,10 +105,18 @@ impl<'o> Run<'o> {
         );
         let optimizer = optim::Optimizer::new(
             &config.optimizer,
+            &config.train,
             crate::backend::host_memory(config.backend),
         );
+        let mut stopper = config.train.early_stopping.as_ref().map(EarlyStopper::new);
         let (network, optimizer, progress) = match resume {
-            Some(r) => restore(network, optimizer, &mut schedule, r.checkpoint)?,
+            Some(r) => restore(
+                network,
+                optimizer,
+                &mut schedule,
+                &mut stopper,
+                r.checkpoint,
+            )?,
             None => (network, optimizer, Progress::default()),
         };
         let features = dataset.features();
@@ -135,6 +150,9 @@ impl<'o> Run<'o> {
             class_names: dataset.class_names,
             augment,
             batches,
+            stopper,
+            stopped_early: progress.stopped_early,
+            opened: Instant::now(),
         };
         run.announce(&source);
         Ok((run, network))
@@ -160,14 +178,20 @@ impl<'o> Run<'o> {
             .validation_set
             .as_ref()
             .map_or(String::new(), |v| format!(" / {} validation", v.len));
+        let k = self.config.train.accumulate.max(1);
+        let accumulating = if k > 1 {
+            format!(" (each the average of {k} batches)")
+        } else {
+            String::new()
+        };
         self.console.line(&format!(
-            "{}: {} training{validation} / {} test examples from {}, {} parameters, {} steps per epoch; logs in {}{resumed}",
+            "{}: {} training{validation} / {} test examples from {}, {} parameters, {} steps per epoch{accumulating}; logs in {}{resumed}",
             self.config.name,
             self.train_set.len,
             self.test_set.len,
             source.display(),
             self.plans.iter().map(|p| p.params).sum::<usize>(),
-            self.batches.steps(),
+            self.batches.steps().div_ceil(k),
             self.dir.display()
         ));
         if !self.class_names.is_empty() {
@@ -175,65 +199,153 @@ impl<'o> Run<'o> {
         }
     }
 
-    /// Every epoch left, then the run's end record.
+    /// Every epoch left (or until a control stops the run), then the run's end record.
     pub fn train(mut self, mut network: Network) -> Result<RunSummary> {
         if self.position == Position::default() {
             self.write_histograms(&network, 0)?;
         }
-        for epoch in self.position.epochs_done + 1..=self.config.train.epochs {
-            let lr = self.schedule.next_epoch();
+        let mut stopped = self.stopped_early.map(|epoch| Stopped::Early {
+            epoch,
+            best_epoch: self.best.map(|b| b.1),
+            restored: self.stopper.as_ref().is_some_and(|s| s.restores_best()),
+        });
+        if let Some(epoch) = self.stopped_early {
+            self.console.line(&format!(
+                "the run had already stopped early after epoch {epoch}; nothing to train"
+            ));
+        }
+        let last = self.config.train.epochs;
+        let first = self.position.epochs_done + 1;
+        for epoch in first..=last {
+            if stopped.is_some() {
+                break;
+            }
+            let started = Instant::now();
+            self.schedule.next_epoch();
             let totals;
-            (network, totals) = self.train_epoch(network, epoch, &lr)?;
+            (network, totals) = self.train_epoch(network, epoch)?;
             let (metrics, pr) = self.test_epoch(&network, epoch, &totals);
+            self.schedule.observe(&metrics);
+            let early = self.stopper.as_mut().is_some_and(|s| s.observe(&metrics)) && epoch < last;
             self.end_epoch(&network, &metrics, pr)?;
             self.report(&metrics, &totals);
+            let budget = self.config.train.max_time.clone();
+            if early {
+                let restored;
+                (network, restored) = self.stop_early(network, epoch)?;
+                stopped = Some(Stopped::Early {
+                    epoch,
+                    best_epoch: self.best.map(|b| b.1),
+                    restored,
+                });
+            } else if let Some(budget) = budget.filter(|b| {
+                epoch < last && controls::out_of_time(self.opened, started.elapsed(), b.duration)
+            }) {
+                self.out_of_time(&network, epoch, &budget.to_string())?;
+                return Ok(RunSummary {
+                    run_dir: self.dir,
+                    epochs: self.history,
+                    stopped: Some(Stopped::OutOfTime {
+                        epoch,
+                        budget: budget.to_string(),
+                    }),
+                });
+            }
         }
         self.log.finish(RunEnd::Success)?;
         Ok(RunSummary {
             run_dir: self.dir,
             epochs: self.history,
+            stopped,
         })
     }
 
-    /// The training steps of `epoch`, from where [`Self::position`] stands in it. `Err` when
-    /// the loss stops being a number, or on Ctrl-C (after a checkpoint of this very step).
+    /// Early stopping after `epoch`: the console says why, the weights become `best.ckpt`'s
+    /// with `restore_best`, and the final checkpoint holds them. Whether they were restored.
+    fn stop_early(&mut self, mut network: Network, epoch: usize) -> Result<(Network, bool)> {
+        let Some(stopper) = &self.stopper else {
+            return Ok((network, false));
+        };
+        let why = stopper.reason();
+        let best_epoch = self.best.map(|b| b.1);
+        let restore = stopper.restores_best() && best_epoch.is_some_and(|b| b != epoch);
+        if restore {
+            let best = checkpoint::find(&self.dir, &checkpoint::Which::Best)?;
+            network = checkpoint::load_network(network, best.checkpoint.model)
+                .map_err(|e| Error::Run(format!("cannot restore {}: {e}", best.path.display())))?;
+            if let Some(ema) = best.checkpoint.ema {
+                self.optimizer.set_ema(ema);
+            }
+        }
+        let c = self.snapshot(&network)?;
+        checkpoint::save(&self.dir, &c, self.config.checkpoint.keep_last)?;
+        let weights = match best_epoch {
+            Some(b) if restore => format!("; the weights are epoch {b}'s (best.ckpt)"),
+            _ => String::new(),
+        };
+        self.console.line(&format!(
+            "stopped early after epoch {epoch}: {why}{weights}"
+        ));
+        Ok((network, restore))
+    }
+
+    /// `[train] max_time` reached after `epoch`: a checkpoint to resume from (with the event
+    /// files' lengths before the run-end record, as on Ctrl-C), and the console says so.
+    fn out_of_time(&mut self, network: &Network, epoch: usize, budget: &str) -> Result<()> {
+        let c = self.snapshot(network)?;
+        let saved = checkpoint::save(&self.dir, &c, self.config.checkpoint.keep_last)?;
+        self.log.finish(RunEnd::Aborted)?;
+        self.console.line(&format!(
+            "stopped after epoch {epoch}: another epoch would run past max_time = {budget:?}; checkpoint {}",
+            saved.display()
+        ));
+        Ok(())
+    }
+
+    /// The training steps of `epoch`, from where [`Self::position`] stands in it: groups of
+    /// `[train] accumulate` batches, one optimizer step each. `Err` when the loss stops being
+    /// a number, or on Ctrl-C (after a checkpoint of this very step).
     fn train_epoch(
         &mut self,
         mut network: Network,
         epoch: usize,
-        lr: &ModuleLearningRate,
     ) -> Result<(Network, EpochTotals)> {
-        let steps = self.batches.steps();
+        let k = self.config.train.accumulate.max(1);
+        let per_epoch = self.batches.steps();
         self.console
-            .start_epoch(epoch, self.config.train.epochs, steps);
+            .start_epoch(epoch, self.config.train.epochs, per_epoch.div_ceil(k));
         let skip = std::mem::take(&mut self.position.steps_into_epoch);
         let before = std::mem::take(&mut self.position.partial);
         let started = Instant::now();
         let (mut loss_sum, mut seen) = (before.loss_sum, before.seen);
         let mut correct: Tensor<1, Int> = Tensor::from_data([before.correct], &self.device);
-        let shuffled = self.config.train.shuffle;
         // The batch order is lent out for the epoch, so the steps can use the rest of `self`.
         let mut batches = std::mem::replace(&mut self.batches, Batches::new(0, 1, false, false, 0));
-        for (step, indices) in batches.epoch(epoch).enumerate().skip(skip) {
-            self.device
-                .seed(step_seed(self.seed, self.position.global_step));
-            let (x, y, mixed) = match &self.augment {
-                Some(a) => self
-                    .train_set
-                    .augmented(indices, a, self.position.global_step),
-                None => {
-                    let (x, y) = self.train_set.batch(indices, shuffled);
-                    (x, y, None)
+        let order: Vec<&[i64]> = batches.epoch(epoch).collect();
+        for (group, batch_group) in order.chunks(k).enumerate().skip(skip / k) {
+            let first = group * k;
+            let lr = self.schedule.at_step(self.position.global_step);
+            let n: usize = batch_group.iter().map(|b| b.len()).sum();
+            let mut accumulated = GradientsAccumulator::<Network>::new();
+            let mut grads: Option<GradientsParams> = None;
+            let mut loss = 0.0f64;
+            for (j, indices) in batch_group.iter().enumerate() {
+                let (pass_loss, pass_grads, pass_correct) =
+                    self.micro_batch(&network, (epoch - 1) * per_epoch + first + j, indices, n);
+                correct = correct + pass_correct;
+                loss += pass_loss as f64 * indices.len() as f64 / n as f64;
+                match k {
+                    1 => grads = Some(pass_grads),
+                    _ => accumulated.accumulate(&network, pass_grads),
                 }
-            };
-            let pass = forward_backward(&network, &self.objective, x, y, mixed);
-            correct = correct + pass.correct;
-            network = self.optimizer.step(lr, network, pass.grads);
+            }
+            let grads = grads.unwrap_or_else(|| accumulated.grads());
+            network = self.optimizer.step(lr, network, grads);
             self.position.global_step += 1;
-            seen += indices.len();
-            self.check_finite(pass.loss, epoch, step)?;
-            loss_sum += pass.loss as f64 * indices.len() as f64;
-            self.log_step(pass.loss, seen)?;
+            seen += n;
+            self.check_finite(loss as f32, epoch, first)?;
+            loss_sum += loss * n as f64;
+            self.log_step(loss as f32, seen, lr)?;
             if self.interrupted() {
                 let partial = PartialEpoch {
                     loss_sum,
@@ -241,7 +353,7 @@ impl<'o> Run<'o> {
                     correct: correct.into_scalar::<i64>(),
                     train_seconds: before.train_seconds + started.elapsed().as_secs_f64(),
                 };
-                return Err(self.stop(&network, epoch, step + 1, partial));
+                return Err(self.stop(&network, epoch, first + batch_group.len(), partial));
             }
         }
         self.batches = batches;
@@ -253,6 +365,29 @@ impl<'o> Run<'o> {
             before,
         };
         Ok((network, totals))
+    }
+
+    /// The forward and backward pass of batch number `batch` of the run (its draws of dropout
+    /// and augmentation are that number's), its loss weighted by its share of the `n`
+    /// examples of its optimizer step: the loss, the gradients, the rows it got right.
+    fn micro_batch(
+        &self,
+        network: &Network,
+        batch: usize,
+        indices: &[i64],
+        n: usize,
+    ) -> (f32, GradientsParams, Tensor<1, Int>) {
+        self.device.seed(step_seed(self.seed, batch));
+        let (x, y, mixed) = match &self.augment {
+            Some(a) => self.train_set.augmented(indices, a, batch),
+            None => {
+                let (x, y) = self.train_set.batch(indices, self.config.train.shuffle);
+                (x, y, None)
+            }
+        };
+        let weight = indices.len() as f32 / n as f32;
+        let pass = forward_backward(network, &self.objective, x, y, mixed, weight);
+        (pass.loss, pass.grads, pass.correct)
     }
 
     /// `Err` naming the likely cause when a step's loss is not a number.
@@ -278,11 +413,17 @@ impl<'o> Run<'o> {
         )))
     }
 
-    /// The batch loss in TensorBoard every `log.batch_loss_every` steps, and on the console.
-    fn log_step(&mut self, loss: f32, seen: usize) -> Result<()> {
+    /// The batch loss in TensorBoard every `log.batch_loss_every` steps (and the rate, when
+    /// the schedule changes it within epochs), and on the console.
+    fn log_step(&mut self, loss: f32, seen: usize, lr: f64) -> Result<()> {
         let (every, global_step) = (self.config.log.batch_loss_every, self.position.global_step);
         if every > 0 && global_step.is_multiple_of(every) {
             self.log.train.scalar("batch_loss", loss, global_step)?;
+        }
+        if self.schedule.per_step() && global_step.is_multiple_of(every.max(1)) {
+            self.log
+                .train
+                .scalar("learning_rate", lr as f32, global_step)?;
         }
         self.console.step(loss, seen);
         Ok(())
@@ -338,8 +479,9 @@ impl<'o> Run<'o> {
     ) -> (EpochMetrics, Option<PrCounts>) {
         let every = self.config.log.pr_curves_every;
         let due = every > 0 && (epoch.is_multiple_of(every) || epoch == self.config.train.epochs);
+        let evaluated = self.evaluated(network);
         let (test_loss, test_accuracy, pr) = evaluate(
-            &network.valid(),
+            &evaluated,
             &self.test_set,
             &self.objective,
             self.config.train.eval_batch_size,
@@ -347,7 +489,7 @@ impl<'o> Run<'o> {
         );
         let validation = self.validation_set.as_ref().map(|set| {
             let (loss, accuracy, _) = evaluate(
-                &network.valid(),
+                &evaluated,
                 set,
                 &self.objective,
                 self.config.train.eval_batch_size,
@@ -358,7 +500,10 @@ impl<'o> Run<'o> {
         let seen = t.seen.max(1) as f64;
         let metrics = EpochMetrics {
             epoch,
-            steps: self.batches.steps(),
+            steps: self
+                .batches
+                .steps()
+                .div_ceil(self.config.train.accumulate.max(1)),
             learning_rate: self.schedule.current(),
             train_loss: t.loss_sum / seen,
             train_accuracy: t.correct as f64 / seen,
@@ -371,6 +516,19 @@ impl<'o> Run<'o> {
         (metrics, pr)
     }
 
+    /// The network evaluation sees: the moving average of the weights with `[train] ema`
+    /// (unless `ema_eval = false`), the trained weights otherwise.
+    fn evaluated(&self, network: &Network) -> Network {
+        match self
+            .optimizer
+            .ema()
+            .filter(|_| self.config.train.evaluates_ema())
+        {
+            Some(ema) => ema.apply(network.valid()),
+            None => network.valid(),
+        }
+    }
+
     /// The epoch's scalars, histograms and precision–recall curves, then the checkpoints the
     /// policy asks for.
     fn end_epoch(
@@ -379,7 +537,7 @@ impl<'o> Run<'o> {
         metrics: &EpochMetrics,
         pr: Option<PrCounts>,
     ) -> Result<()> {
-        write_epoch(&mut self.log, metrics)?;
+        write_epoch(&mut self.log, metrics, !self.schedule.per_step())?;
         self.write_histograms(network, metrics.epoch)?;
         if let Some(pr) = pr {
             for summary in pr.summaries() {
@@ -462,6 +620,7 @@ impl<'o> Run<'o> {
             config_toml: config::to_toml(&self.config),
             model: checkpoint::network_bytes(network)?,
             optimizer: self.optimizer.state()?,
+            ema: self.optimizer.ema().map(|e| e.state()),
             class_names: self.class_names.clone(),
         })
     }
@@ -473,13 +632,17 @@ struct Progress {
     history: Vec<EpochMetrics>,
     best: Option<(f64, usize)>,
     position: Position,
+    /// The epoch after which early stopping ended the run, if it did.
+    stopped_early: Option<usize>,
 }
 
-/// Continues from `c`: its weights, optimizer state, schedule, history and position.
+/// Continues from `c`: its weights, optimizer state and moving average, history and
+/// position; the schedule and early stopping replay the history to where the run was.
 fn restore(
     network: Network,
     optimizer: optim::Optimizer,
     schedule: &mut Schedule,
+    stopper: &mut Option<EarlyStopper>,
     c: Checkpoint,
 ) -> Result<(Network, optim::Optimizer, Progress)> {
     let position = c.position();
@@ -488,15 +651,20 @@ fn restore(
             "the checkpoint's weights do not fit this network: {e}"
         ))
     })?;
-    let optimizer = optimizer.load_state(c.optimizer)?;
-    // The schedule is a function of the epoch: replay it up to where the run was.
-    for _ in 0..c.epochs_done {
+    let optimizer = optimizer.load_state(c.optimizer, c.ema)?;
+    let mut stopped_early = None;
+    for m in &c.history {
         schedule.next_epoch();
+        schedule.observe(m);
+        if stopper.as_mut().is_some_and(|s| s.observe(m)) && stopped_early.is_none() {
+            stopped_early = Some(m.epoch);
+        }
     }
     let progress = Progress {
         position,
         history: c.history,
         best: c.best,
+        stopped_early,
     };
     Ok((network, optimizer, progress))
 }
@@ -557,13 +725,17 @@ fn resume_folder(
     Ok((r.run_dir.clone(), log))
 }
 
-fn write_epoch(log: &mut RunLog, m: &EpochMetrics) -> Result<()> {
+/// The epoch's scalars; `learning_rate` only when it is per epoch (a per-step schedule logs it
+/// by global step, and one tag takes one kind of step).
+fn write_epoch(log: &mut RunLog, m: &EpochMetrics, epoch_rate: bool) -> Result<()> {
     let step = m.epoch;
     log.train.scalar("epoch_loss", m.train_loss as f32, step)?;
     log.train
         .scalar("epoch_accuracy", m.train_accuracy as f32, step)?;
-    log.train
-        .scalar("learning_rate", m.learning_rate as f32, step)?;
+    if epoch_rate {
+        log.train
+            .scalar("learning_rate", m.learning_rate as f32, step)?;
+    }
     log.test.scalar("epoch_loss", m.test_loss as f32, step)?;
     log.test
         .scalar("epoch_accuracy", m.test_accuracy as f32, step)?;

@@ -24,13 +24,15 @@ pub struct Pass {
     pub correct: Tensor<1, Int>,
 }
 
-/// The gradients of the mean loss of `network` on `(x, y)`.
+/// The gradients of the mean loss of `network` on `(x, y)`, times `weight` (a batch's share
+/// of an accumulated step; the loss returned is not weighted).
 pub fn forward_backward(
     network: &Network,
     loss_fn: &Objective,
     x: Tensor<2>,
     y: Tensor<1, Int>,
     mixed: Option<crate::data::MixedLabels>,
+    weight: f32,
 ) -> Pass {
     // An autodiff input puts BatchNorm and Dropout in training mode even when they come
     // first (Burn decides by the input's device).
@@ -49,10 +51,17 @@ pub fn forward_backward(
             ),
     };
     let correct = count_correct(logits.inner(), y);
-    let grads = GradientsParams::from_grads(loss.backward(), network);
+    let value = loss.clone().inner().into_scalar();
+    // Unweighted (the usual step), the graph is exactly the one without accumulation.
+    let weighted = if weight == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(weight)
+    };
+    let grads = GradientsParams::from_grads(weighted.backward(), network);
     Pass {
         grads,
-        loss: loss.inner().into_scalar(),
+        loss: value,
         correct,
     }
 }

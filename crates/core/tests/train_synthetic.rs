@@ -37,6 +37,17 @@ batch_size = 32
     config::load(&file, &[]).unwrap()
 }
 
+trait WithBatch {
+    fn with_batch(self, size: usize) -> Self;
+}
+
+impl WithBatch for ExperimentConfig {
+    fn with_batch(mut self, size: usize) -> Self {
+        self.train.batch_size = config::BatchSize::Size(size);
+        self
+    }
+}
+
 /// Burn's RNG seed is process-wide: runs in parallel test threads would draw from one stream
 /// and lose their reproducibility, so the tests of this file train one at a time.
 static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -196,4 +207,126 @@ fn softmax_before_a_logits_loss_is_a_warning() {
         "{:?}",
         prepared.warnings
     );
+}
+
+/// `[train] accumulate = 2` with batches of 32 takes the steps batches of 64 take: the same
+/// examples in the same order, each step's gradient the mean over its 64 (the partial last
+/// batch weighted by its size), so the figures agree to float rounding.
+#[test]
+fn two_accumulated_batches_of_32_train_like_one_batch_of_64() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 600, 200, false);
+    let logs = tempfile::tempdir().unwrap();
+    let small = run(&experiment(data.path(), "accumulate = 2"), logs.path());
+    let large = run(&experiment(data.path(), "").with_batch(64), logs.path());
+    for (a, b) in small.epochs.iter().zip(&large.epochs) {
+        assert_eq!(a.steps, 10, "600 examples in steps of 64: 10 steps");
+        assert_eq!(a.steps, b.steps);
+        for (x, y) in [
+            (a.train_loss, b.train_loss),
+            (a.test_loss, b.test_loss),
+            (a.test_accuracy, b.test_accuracy),
+        ] {
+            assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{a:?}\n{b:?}");
+        }
+    }
+    // Without accumulation, batches of 32 train differently: the comparison can fail.
+    let unaccumulated = run(&experiment(data.path(), ""), logs.path());
+    assert!((unaccumulated.epochs[2].test_loss - large.epochs[2].test_loss).abs() > 1e-3);
+}
+
+/// Early stopping ends the run after `patience` epochs without improvement, and with
+/// `restore_best` the run's final checkpoint holds the best epoch's weights.
+#[test]
+fn early_stopping_ends_the_run_with_the_best_epochs_weights() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 600, 200, false);
+    let logs = tempfile::tempdir().unwrap();
+    // No later epoch improves the test loss by more than 10: the run stops after epoch 2.
+    let mut config = experiment(
+        data.path(),
+        "early_stopping = { metric = \"test_loss\", patience = 1, min_delta = 10.0 }",
+    );
+    config.train.epochs = 10;
+    let summary = run(&config, logs.path());
+    assert_eq!(summary.epochs.len(), 2);
+    assert_eq!(
+        summary.stopped,
+        Some(train::Stopped::Early {
+            epoch: 2,
+            best_epoch: Some(2),
+            restored: false
+        }),
+        "epoch 2 has the lower loss: best.ckpt is already the final weights"
+    );
+    let mut config = experiment(
+        data.path(),
+        "early_stopping = { metric = \"test_accuracy\", patience = 1, min_delta = 2.0 }",
+    );
+    config.train.epochs = 10;
+    config.optimizer = toml::from_str("kind = \"sgd\"\nlr = 1e-6").unwrap();
+    // A rate this small barely moves the accuracy: epoch 1's stays the best (a later one
+    // must beat it strictly), and the weights go back to it.
+    let summary = run(&config, logs.path());
+    let Some(train::Stopped::Early {
+        epoch,
+        best_epoch: Some(best),
+        restored: true,
+    }) = summary.stopped
+    else {
+        panic!("{:?}", summary.stopped);
+    };
+    assert!(best < epoch);
+    let dir = &summary.run_dir;
+    let last = kiln_core::checkpoint::find(dir, &kiln_core::checkpoint::Which::Last).unwrap();
+    let best_ckpt = kiln_core::checkpoint::find(dir, &kiln_core::checkpoint::Which::Best).unwrap();
+    assert_eq!(last.checkpoint.epochs_done, epoch);
+    assert_eq!(best_ckpt.checkpoint.epochs_done, best);
+    assert!(
+        last.checkpoint.model == best_ckpt.checkpoint.model,
+        "the final checkpoint holds epoch {best}'s weights"
+    );
+    assert_eq!(summary.final_metrics().unwrap().epoch, best);
+}
+
+/// `kind = "plateau"` halves the rate after an epoch that did not improve the metric.
+#[test]
+fn a_plateau_schedule_lowers_the_rate_when_the_metric_stalls() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 300, 100, false);
+    let logs = tempfile::tempdir().unwrap();
+    // A threshold of 10 (relative) counts nothing after the first epoch as an improvement.
+    let config = experiment(
+        data.path(),
+        "[schedule]\nkind = \"plateau\"\nmetric = \"train_loss\"\nfactor = 0.5\npatience = 0\nthreshold = 10.0",
+    );
+    let summary = run(&config, logs.path());
+    let rates: Vec<f64> = summary.epochs.iter().map(|m| m.learning_rate).collect();
+    assert_eq!(rates, vec![0.01, 0.01, 0.005]);
+}
+
+/// `[train] ema`: training is the same, evaluation sees the moving average unless
+/// `ema_eval = false`.
+#[test]
+fn the_moving_average_is_what_evaluation_sees() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 300, 100, false);
+    let logs = tempfile::tempdir().unwrap();
+    let averaged = run(&experiment(data.path(), "ema = 0.9"), logs.path());
+    let raw = run(
+        &experiment(data.path(), "ema = 0.9\nema_eval = false"),
+        logs.path(),
+    );
+    let plain = run(&experiment(data.path(), ""), logs.path());
+    for ((a, r), p) in averaged.epochs.iter().zip(&raw.epochs).zip(&plain.epochs) {
+        assert_eq!(
+            a.train_loss, p.train_loss,
+            "the average does not change training"
+        );
+        assert_eq!(
+            r.test_loss, p.test_loss,
+            "ema_eval = false evaluates the trained weights"
+        );
+        assert_ne!(a.test_loss, p.test_loss, "evaluation sees the average");
+    }
 }

@@ -401,6 +401,12 @@ mod tests {
     /// Five steps of the fused optimizer and of Burn's on the same layer and batches: the
     /// weights agree to float rounding.
     fn agrees_with_burn(text: &str) {
+        agrees_with_burn_around(text, Clip::default(), None);
+    }
+
+    /// The same with gradient clipping before each step and a moving average after it: the
+    /// fused route (host slices) and Burn's (tensor operations) agree, averages included.
+    fn agrees_with_burn_around(text: &str, clip: Clip, ema: Option<f64>) {
         let config = toml_optimizer(text);
         let device = Device::flex().autodiff();
         device.seed(3);
@@ -409,13 +415,29 @@ mod tests {
         let mut burn_layer = layer;
         let mut fused = FusedOptimizer::new(&config).unwrap();
         let mut burn = crate::optim::optimizer(&config);
+        let (mut fused_ema, mut burn_ema) = (ema.map(Ema::new), ema.map(Ema::new));
         for _ in 0..5 {
             let x = Tensor::<2>::random([8, 6], Distribution::Normal(0.0, 1.0), &device);
             let loss = |l: &Linear| l.forward(x.clone()).square().mean();
             let grads = GradientsParams::from_grads(loss(&fused_layer).backward(), &fused_layer);
-            fused_layer = fused.step(0.05, fused_layer, grads, Clip::default(), None);
+            fused_layer = fused.step(0.05, fused_layer, grads, clip, fused_ema.as_mut());
             let grads = GradientsParams::from_grads(loss(&burn_layer).backward(), &burn_layer);
+            let grads = clip.tensors(&burn_layer, grads);
             burn_layer = burn.step(ModuleLearningRate::from(0.05), burn_layer, grads);
+            if let Some(e) = &mut burn_ema {
+                e.update_from(&burn_layer);
+            }
+        }
+        if let (Some(a), Some(b)) = (&fused_ema, &burn_ema) {
+            let (a, b) = (a.state(), b.state());
+            assert_eq!(a.len(), 2, "weight and bias averaged");
+            for ((ia, va), (ib, vb)) in a.iter().zip(&b) {
+                assert_eq!(ia, ib);
+                assert!(
+                    va.iter().zip(vb).all(|(x, y)| (x - y).abs() < 1e-5),
+                    "{va:?} {vb:?}"
+                );
+            }
         }
         let values = |l: &Linear| {
             l.weight
@@ -439,6 +461,64 @@ mod tests {
                 .iter()
                 .zip(&a)
                 .any(|(x, y)| (x - y).abs() > 1e-3)
+        );
+    }
+
+    #[test]
+    fn clipping_and_the_moving_average_match_on_both_routes() {
+        let clip = Clip {
+            value: Some(0.3),
+            norm: Some(0.2),
+        };
+        agrees_with_burn_around("kind = \"adam\"\nlr = 0.05", clip, Some(0.9));
+        agrees_with_burn_around("kind = \"sgd\"\nlr = 0.05\nmomentum = 0.9", clip, Some(0.5));
+    }
+
+    #[test]
+    fn a_step_clipped_by_global_norm_moves_the_weights_by_that_norm() {
+        let config = toml_optimizer("kind = \"sgd\"\nlr = 1.0");
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let layer: Linear = LinearConfig::new(6, 4).init(&device);
+        let x = Tensor::<2>::random([8, 6], Distribution::Normal(0.0, 1.0), &device);
+        let grads =
+            GradientsParams::from_grads(layer.forward(x).square().mean().backward(), &layer);
+        let flat = |l: &Linear| {
+            let mut v = l
+                .weight
+                .val()
+                .inner()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            v.extend(
+                l.bias
+                    .as_ref()
+                    .unwrap()
+                    .val()
+                    .inner()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            );
+            v
+        };
+        let before = flat(&layer);
+        let clip = Clip {
+            value: None,
+            norm: Some(0.01),
+        };
+        let mut fused = FusedOptimizer::new(&config).unwrap();
+        let after = flat(&fused.step(1.0, layer, grads, clip, None));
+        let moved: f32 = before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt();
+        assert!(
+            (moved - 0.01).abs() < 1e-5,
+            "the step moved the weights by {moved}"
         );
     }
 

@@ -118,7 +118,7 @@ mod tests {
         assert_eq!(stops(2, 0.0, &[1.0, 0.9, 0.95, 0.91, 0.8]), Some(4));
         assert_eq!(stops(2, 0.0, &[1.0, 0.9, 0.95, 0.8, 0.85]), None);
         // Improvements smaller than min_delta do not count.
-        assert_eq!(stops(2, 0.05, &[1.0, 0.97, 0.94, 0.5]), Some(3));
+        assert_eq!(stops(2, 0.05, &[1.0, 0.97, 0.96, 0.5]), Some(3));
         // Patience 0: the first epoch that does not improve stops the run.
         assert_eq!(stops(0, 0.0, &[1.0, 0.9, 0.9]), Some(3));
     }

@@ -279,6 +279,12 @@ fn in_file<'a>(path: &'a Path, sets: &'a [String]) -> impl Fn(Error) -> Error + 
             path.display(),
             sets.join(" --set ")
         )),
+        // A value refused once the data is known ("key `schedule.warmup_steps`: ..."): where
+        // the file says it.
+        Error::Config(m) => match m.strip_prefix("key `").and_then(|r| r.split_once('`')) {
+            Some((key, _)) => Error::Config(format!("{}: {m}", config::place_of(path, key))),
+            None => Error::Config(m),
+        },
         other => other,
     }
 }

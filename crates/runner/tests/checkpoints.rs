@@ -141,6 +141,31 @@ fn a_graph_network_stopped_by_ctrl_c_and_resumed_matches_one_never_stopped() {
     stopped_and_resumed_matches_never_stopped(dir.path(), &file);
 }
 
+/// Every training control at once resumes exactly: the warmup and the plateau schedule's
+/// state (a relative threshold of 0.5 lowers the rate after almost every epoch), early stopping's count, the moving average, the accumulation of two batches per
+/// step and the clipping of each step's gradients.
+#[test]
+fn a_run_with_every_training_control_stopped_by_ctrl_c_and_resumed_matches_one_never_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = cnn_experiment_with(dir.path(), 10_000, 3000, "validation = 300");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let controls = r#"accumulate = 2
+clip_grad_norm = 0.5
+clip_grad_value = 0.05
+ema = 0.9
+max_time = "10h"
+early_stopping = { patience = 1000, min_delta = 0.001 }
+[schedule]
+kind = "plateau"
+patience = 0
+factor = 0.7
+threshold = 0.5
+warmup_steps = 40
+"#;
+    std::fs::write(&file, format!("{text}{controls}")).unwrap();
+    stopped_and_resumed_matches_never_stopped(dir.path(), &file);
+}
+
 /// The text of experiment `file` with its `layers = [...]` replaced by `layers`.
 fn replace_layers(file: &Path, layers: &str) -> String {
     let text = std::fs::read_to_string(file).unwrap();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 mod common;
-use common::tensorboard::TensorBoard;
+use common::tensorboard::{TensorBoard, enc};
 use common::*;
 use serde_json::{Value, json};
 
@@ -394,13 +394,4 @@ fn hparams(tb: &TensorBoard) -> Vec<String> {
         assert!(names.contains(&key), "{key} in {names:?}");
     }
     names.iter().map(|n| n.to_string()).collect()
-}
-
-/// `s` as a URL query value.
-fn enc(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('/', "%2F")
-        .replace(' ', "%20")
-        .replace('(', "%28")
-        .replace(')', "%29")
 }

@@ -234,6 +234,13 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// `file:line:column` of the dotted `key` in `file` (just `file` where it is not written there),
+/// for a mistake found after loading (`train::prepare`) that names its key.
+pub fn place_of(file: &Path, key: &str) -> String {
+    let parts: Vec<String> = key.split('.').map(String::from).collect();
+    source_of(None, &parts, file)
+}
+
 /// Where a value came from, for messages: the file, `--set ...`, or `environment variable KILN_...`.
 fn source_of(meta: Option<&Metadata>, path: &[String], file: &Path) -> String {
     let in_file = || {

@@ -9,7 +9,7 @@ mod sources;
 mod validate;
 
 pub use load::{
-    TOP_LEVEL_KEYS, ZooExpander, load, load_requested, load_with_zoo, resolve, to_toml,
+    TOP_LEVEL_KEYS, ZooExpander, load, load_requested, load_with_zoo, place_of, resolve, to_toml,
 };
 pub use schema::*;
 pub use validate::problems;

@@ -241,7 +241,7 @@ impl<'o> Run<'o> {
             } else if let Some(budget) = budget.filter(|b| {
                 epoch < last && controls::out_of_time(self.opened, started.elapsed(), b.duration)
             }) {
-                self.out_of_time(&network, epoch, &budget.to_string())?;
+                self.out_of_time(&network)?;
                 return Ok(RunSummary {
                     run_dir: self.dir,
                     epochs: self.history,
@@ -289,17 +289,12 @@ impl<'o> Run<'o> {
         Ok((network, restore))
     }
 
-    /// `[train] max_time` reached after `epoch`: a checkpoint to resume from (with the event
-    /// files' lengths before the run-end record, as on Ctrl-C), and the console says so.
-    fn out_of_time(&mut self, network: &Network, epoch: usize, budget: &str) -> Result<()> {
+    /// `[train] max_time` reached: a checkpoint to resume from (with the event files' lengths
+    /// before the run-end record, as on Ctrl-C). The caller says how to continue.
+    fn out_of_time(&mut self, network: &Network) -> Result<()> {
         let c = self.snapshot(network)?;
-        let saved = checkpoint::save(&self.dir, &c, self.config.checkpoint.keep_last)?;
-        self.log.finish(RunEnd::Aborted)?;
-        self.console.line(&format!(
-            "stopped after epoch {epoch}: another epoch would run past max_time = {budget:?}; checkpoint {}",
-            saved.display()
-        ));
-        Ok(())
+        checkpoint::save(&self.dir, &c, self.config.checkpoint.keep_last)?;
+        self.log.finish(RunEnd::Aborted)
     }
 
     /// The training steps of `epoch`, from where [`Self::position`] stands in it: groups of

@@ -112,6 +112,23 @@ impl TensorBoard {
         }
     }
 
+    /// The `(step, value)` points of a scalar series, once the server has loaded `want` of them.
+    pub fn scalars(&self, run: &str, tag: &str, want: usize) -> Vec<(i64, f64)> {
+        self.wait_for("/data/plugin/scalars/tags", |v| v[run][tag].is_object());
+        let path = format!(
+            "/data/plugin/scalars/scalars?run={}&tag={}",
+            enc(run),
+            enc(tag)
+        );
+        let series = self.wait_for(&path, |v| v.as_array().is_some_and(|a| a.len() >= want));
+        series
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[1].as_i64().unwrap(), p[2].as_f64().unwrap()))
+            .collect()
+    }
+
     /// What the server printed so far.
     pub fn output(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -134,6 +151,15 @@ impl TensorBoard {
             Err(e) => panic!("tensorboard at {}: {e}\n{}", self.base, self.output()),
         }
     }
+}
+
+/// A run or tag name as a query value.
+pub fn enc(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('/', "%2F")
+        .replace(' ', "%20")
+        .replace('(', "%28")
+        .replace(')', "%29")
 }
 
 impl Drop for TensorBoard {

@@ -413,6 +413,16 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
     };
     signals.enter(Phase::Training);
     let summary = train::train(prepared, &options, resume)?;
+    finish(&summary, &config, experiment, cli)
+}
+
+/// After training: `result.toml` (a complete run), and the last line on the console.
+fn finish(
+    summary: &train::RunSummary,
+    config: &config::ExperimentConfig,
+    experiment: &Path,
+    cli: &TrainArgs,
+) -> Result<(), Error> {
     if let Some(train::Stopped::OutOfTime { epoch, budget }) = &summary.stopped {
         // Not complete: no result.toml, so a sweep runs it again (resuming is the user's call).
         kiln_core::say!(

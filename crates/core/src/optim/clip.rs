@@ -34,10 +34,10 @@ impl Clip {
     /// Clamps `g` by value; returns its sum of squares (after clamping) when clipping by norm.
     pub fn clamp(self, g: &mut [f32]) -> f64 {
         if let Some(v) = self.value {
-            g.iter_mut().for_each(|x| *x = x.clamp(-v, v));
+            super::host::clamp(g, v);
         }
         match self.norm {
-            Some(_) => g.iter().map(|&x| (x as f64) * (x as f64)).sum(),
+            Some(_) => super::host::sum_of_squares(g),
             None => 0.0,
         }
     }

@@ -34,10 +34,7 @@ impl Ema {
     pub fn update(&mut self, id: ParamId, weights: &[f32]) {
         let share = 1.0 - self.decay;
         match self.values.get_mut(&id) {
-            Some(avg) => avg
-                .iter_mut()
-                .zip(weights)
-                .for_each(|(a, &w)| *a += share * (w - *a)),
+            Some(avg) => super::host::lerp(avg, weights, share),
             None => {
                 self.values.insert(id, weights.to_vec());
             }

@@ -200,7 +200,7 @@ impl ModuleMapper for Mapper<'_> {
         // slices are f32; nothing else reaches this optimizer.
         if let (Ok(p), Ok(g)) = (values.as_mut_slice::<f32>(), grad.as_mut_slice::<f32>()) {
             if let Some(factor) = self.factor {
-                g.iter_mut().for_each(|x| *x *= factor);
+                super::host::scale(g, factor);
             }
             update(self.optimizer.rule, state, self.lr, p, g);
             if let Some(ema) = self.ema.as_deref_mut() {

@@ -5,6 +5,7 @@
 mod clip;
 pub mod ema;
 pub mod fused;
+mod host;
 mod schedule;
 
 pub use clip::Clip;

@@ -22,6 +22,18 @@ fn experiment_with(dir: &Path, epochs: usize, lines: &str) -> std::path::PathBuf
     file
 }
 
+/// Trains `file` into `dir/logs`: the log root and the run folder.
+fn train(dir: &Path, file: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let logs = dir.join("logs");
+    ok(&runner(dir)
+        .arg(file)
+        .args(["--logdir", &s(&logs)])
+        .output()
+        .unwrap());
+    let run = single_run(&logs.join("syn"));
+    (logs, run)
+}
+
 #[test]
 fn bad_control_values_exit_2_with_the_place_the_key_and_the_fix() {
     let cases: &[(&str, &[&str])] = &[
@@ -180,13 +192,7 @@ fn a_warmup_is_visible_step_by_step_in_tensorboard() {
         2,
         "[schedule]\nkind = \"constant\"\nwarmup_steps = 4\nwarmup_start = 0.2",
     );
-    let logs = dir.path().join("logs");
-    ok(&runner(dir.path())
-        .arg(&file)
-        .args(["--logdir", &s(&logs)])
-        .output()
-        .unwrap());
-    let run = single_run(&logs.join("syn"));
+    let (logs, run) = train(dir.path(), &file);
     let tb = TensorBoard::start(&python, &logs);
     let name = format!("syn/{}/train", run.file_name().unwrap().to_string_lossy());
     let rates = tb.scalars(&name, "learning_rate", 16);
@@ -209,13 +215,7 @@ fn a_warmup_is_visible_step_by_step_in_tensorboard() {
 fn eval_and_export_use_the_moving_average() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment_with(dir.path(), 2, "ema = 0.9");
-    let logs = dir.path().join("logs");
-    ok(&runner(dir.path())
-        .arg(&file)
-        .args(["--logdir", &s(&logs)])
-        .output()
-        .unwrap());
-    let run = single_run(&logs.join("syn"));
+    let (_, run) = train(dir.path(), &file);
     let result = std::fs::read_to_string(run.join("result.toml")).unwrap();
     let figure = |key: &str| -> f64 {
         let prefix = format!("{key} = ");

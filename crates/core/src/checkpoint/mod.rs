@@ -83,6 +83,23 @@ pub struct EpochMetrics {
 }
 
 impl EpochMetrics {
+    /// Figures for tests of what reads them: `epoch`, with the rest at plain values.
+    #[cfg(test)]
+    pub fn example(epoch: usize) -> Self {
+        EpochMetrics {
+            epoch,
+            steps: 1,
+            learning_rate: 0.1,
+            train_loss: 1.0,
+            train_accuracy: 0.5,
+            test_loss: 1.0,
+            test_accuracy: 0.5,
+            validation_loss: None,
+            validation_accuracy: None,
+            train_seconds: 1.0,
+        }
+    }
+
     /// The value of `which` in these figures (NaN for a validation metric without the split,
     /// which the config check refuses).
     pub fn get(&self, which: crate::config::BestMetric) -> f64 {

@@ -56,16 +56,8 @@ mod tests {
 
     fn epoch(epoch: usize, test_accuracy: f64) -> EpochMetrics {
         EpochMetrics {
-            epoch,
-            steps: 1,
-            learning_rate: 0.1,
-            train_loss: 1.0,
-            train_accuracy: 0.5,
-            test_loss: 1.0,
             test_accuracy,
-            validation_loss: None,
-            validation_accuracy: None,
-            train_seconds: 1.0,
+            ..EpochMetrics::example(epoch)
         }
     }
 

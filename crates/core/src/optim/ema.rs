@@ -1,6 +1,9 @@
 //! `[train] ema = decay`: an exponential moving average of the weights, updated after every
-//! optimizer step as torch's `AveragedModel` with `get_ema_multi_avg_fn(decay)` does (the
-//! first update copies the weights; then `avg += (1 - decay) * (weights - avg)`).
+//! optimizer step: the first update copies the weights, the n-th after it moves the average by
+//! `avg += (1 - d) * (weights - avg)` with `d = min(decay, (1 + n) / (10 + n))`, the warmup of
+//! TensorFlow's `ExponentialMovingAverage(num_updates=...)`. Without it a decay of 0.999 still
+//! weighs the first few hundred steps' weights heavily after an epoch (an MLP with BatchNorm
+//! evaluated at 10% accuracy after its first epoch of 430 steps).
 //!
 //! Kept in host memory by parameter id, the key checkpoints keep with the weights. The fused
 //! optimizer updates it from the slice it has just written; Burn's optimizers read each
@@ -16,11 +19,12 @@ use burn::tensor::{Tensor, TensorData};
 #[derive(Debug, Clone)]
 pub struct Ema {
     decay: f32,
-    values: HashMap<ParamId, Vec<f32>>,
+    /// Per parameter: how many updates it has had, and its average.
+    values: HashMap<ParamId, (u64, Vec<f32>)>,
 }
 
-/// What a checkpoint keeps of an [`Ema`]: per parameter id, the averaged values.
-pub type EmaState = Vec<(u64, Vec<f32>)>;
+/// What a checkpoint keeps of an [`Ema`]: per parameter id, its updates and averaged values.
+pub type EmaState = Vec<(u64, u64, Vec<f32>)>;
 
 impl Ema {
     pub fn new(decay: f64) -> Self {
@@ -32,11 +36,15 @@ impl Ema {
 
     /// Folds parameter `id`'s new values in.
     pub fn update(&mut self, id: ParamId, weights: &[f32]) {
-        let share = 1.0 - self.decay;
         match self.values.get_mut(&id) {
-            Some(avg) => super::host::lerp(avg, weights, share),
+            Some((updates, avg)) => {
+                let n = *updates as f32;
+                let decay = self.decay.min((1.0 + n) / (10.0 + n));
+                super::host::lerp(avg, weights, 1.0 - decay);
+                *updates += 1;
+            }
             None => {
-                self.values.insert(id, weights.to_vec());
+                self.values.insert(id, (1, weights.to_vec()));
             }
         }
     }
@@ -56,9 +64,9 @@ impl Ema {
         let mut state: EmaState = self
             .values
             .iter()
-            .map(|(id, v)| (id.val(), v.clone()))
+            .map(|(id, (n, v))| (id.val(), *n, v.clone()))
             .collect();
-        state.sort_by_key(|(id, _)| *id);
+        state.sort_by_key(|(id, _, _)| *id);
         state
     }
 
@@ -68,7 +76,7 @@ impl Ema {
             decay: self.decay,
             values: state
                 .into_iter()
-                .map(|(id, v)| (ParamId::from(id), v))
+                .map(|(id, n, v)| (ParamId::from(id), (n, v)))
                 .collect(),
         }
     }
@@ -95,7 +103,7 @@ struct Writer<'a> {
 impl ModuleMapper for Writer<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let Some(avg) = self.ema.values.get(&id) else {
+        let Some((_, avg)) = self.ema.values.get(&id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let shape = tensor.shape();
@@ -115,15 +123,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_update_copies_then_the_average_moves_by_one_minus_decay() {
+    fn the_first_update_copies_then_the_decay_warms_up_to_its_value() {
         let mut ema = Ema::new(0.9);
         let id = ParamId::from(7);
         ema.update(id, &[1.0, 2.0]);
+        // After one update the decay is min(0.9, 2/11): the average moves 9/11 of the way.
         ema.update(id, &[2.0, 2.0]);
         let state = ema.state();
-        assert_eq!(state[0].0, 7);
-        assert!((state[0].1[0] - 1.1).abs() < 1e-6 && state[0].1[1] == 2.0);
-        let back = Ema::new(0.9).with_state(state.clone());
-        assert_eq!(back.state(), state);
+        assert_eq!((state[0].0, state[0].1), (7, 2));
+        assert!((state[0].2[0] - (1.0 + 9.0 / 11.0)).abs() < 1e-6 && state[0].2[1] == 2.0);
+        // Late enough, the decay is the one asked for.
+        for _ in 0..200 {
+            ema.update(id, &[2.0, 2.0]);
+        }
+        ema.update(id, &[12.0, 2.0]);
+        assert!(
+            (ema.state()[0].2[0] - 3.0).abs() < 1e-4,
+            "{:?}",
+            ema.state()
+        );
+        let back = Ema::new(0.9).with_state(ema.state());
+        assert_eq!(back.state(), ema.state());
     }
 }

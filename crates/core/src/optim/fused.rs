@@ -431,8 +431,8 @@ mod tests {
         if let (Some(a), Some(b)) = (&fused_ema, &burn_ema) {
             let (a, b) = (a.state(), b.state());
             assert_eq!(a.len(), 2, "weight and bias averaged");
-            for ((ia, va), (ib, vb)) in a.iter().zip(&b) {
-                assert_eq!(ia, ib);
+            for ((ia, na, va), (ib, nb, vb)) in a.iter().zip(&b) {
+                assert_eq!((ia, na), (ib, nb));
                 assert!(
                     va.iter().zip(vb).all(|(x, y)| (x - y).abs() < 1e-5),
                     "{va:?} {vb:?}"

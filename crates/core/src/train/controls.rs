@@ -86,16 +86,8 @@ mod tests {
 
     fn epoch(epoch: usize, validation_loss: f64) -> EpochMetrics {
         EpochMetrics {
-            epoch,
-            steps: 1,
-            learning_rate: 0.1,
-            train_loss: 1.0,
-            train_accuracy: 0.5,
-            test_loss: 1.0,
-            test_accuracy: 0.5,
             validation_loss: Some(validation_loss),
-            validation_accuracy: Some(0.5),
-            train_seconds: 1.0,
+            ..EpochMetrics::example(epoch)
         }
     }
 

@@ -599,7 +599,7 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema_eval: Option<bool>,
     /// Stop at the end of the epoch after which another epoch would run past this wall-clock
-    /// time (counted from the start of this process), with a checkpoint to resume from.
+    /// time (counted from when this process starts the run, its data loaded), with a checkpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_time: Option<TimeBudget>,
 }

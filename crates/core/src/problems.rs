@@ -31,6 +31,15 @@ impl Problems {
         );
     }
 
+    /// A value strictly between 0 and 1; `what` says what it does, for the message.
+    pub fn between_0_and_1(&mut self, value: f64, key: &str, what: &str) {
+        self.check(
+            value > 0.0 && value < 1.0,
+            key,
+            format!("must be between 0 and 1, exclusive (got {value}): {what}"),
+        );
+    }
+
     pub fn fraction(&mut self, value: f64, key: &str) {
         self.check(
             (0.0..1.0).contains(&value),

@@ -75,10 +75,6 @@ fn export(scratch: &Path, run: &Path, to: &Path) -> Vec<u8> {
     std::fs::read(to).unwrap()
 }
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 fn run_cmd(scratch: &Path, args: &[&str]) -> Output {
     run(runner(scratch).args(args))
 }

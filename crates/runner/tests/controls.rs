@@ -9,10 +9,6 @@ mod common;
 use common::tensorboard::TensorBoard;
 use common::*;
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 /// The synthetic experiment with `lines` added to its `[train]` table (a later `[table]`
 /// header in them opens another table).
 fn experiment_with(dir: &Path, epochs: usize, lines: &str) -> std::path::PathBuf {

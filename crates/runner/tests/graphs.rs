@@ -8,10 +8,6 @@ use std::process::Output;
 mod common;
 use common::*;
 
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
 fn run_cmd(scratch: &Path, args: &[&str]) -> Output {
     runner(scratch).args(args).output().unwrap()
 }

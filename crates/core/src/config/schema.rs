@@ -605,6 +605,11 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Optimizer steps in an epoch of `batches` batches: groups of `accumulate`.
+    pub fn optimizer_steps(&self, batches: usize) -> usize {
+        batches.div_ceil(self.accumulate.max(1))
+    }
+
     /// Whether evaluation (and what is saved for eval, predict and export) uses the moving
     /// average of the weights.
     pub fn evaluates_ema(&self) -> bool {

@@ -194,13 +194,10 @@ fn check_schedule(p: &mut Problems, config: &ExperimentConfig) {
         }
         ScheduleKind::Plateau(plateau) => {
             check_metric(p, plateau.metric, "schedule.metric", validation);
-            p.check(
-                plateau.factor > 0.0 && plateau.factor < 1.0,
+            p.between_0_and_1(
+                plateau.factor,
                 "schedule.factor",
-                format!(
-                    "must be between 0 and 1, exclusive (got {}): the rate is multiplied by it",
-                    plateau.factor
-                ),
+                "the rate is multiplied by it",
             );
             p.non_negative(plateau.threshold, "schedule.threshold");
             p.check(
@@ -213,13 +210,10 @@ fn check_schedule(p: &mut Problems, config: &ExperimentConfig) {
             );
         }
         ScheduleKind::Onecycle(one) => {
-            p.check(
-                one.pct_start > 0.0 && one.pct_start < 1.0,
+            p.between_0_and_1(
+                one.pct_start,
                 "schedule.pct_start",
-                format!(
-                    "must be between 0 and 1, exclusive (got {}): the share of the steps spent rising",
-                    one.pct_start
-                ),
+                "the share of the steps spent rising",
             );
             p.positive(one.div_factor, "schedule.div_factor");
             p.positive(one.final_div_factor, "schedule.final_div_factor");
@@ -270,13 +264,14 @@ fn check_warmup(p: &mut Problems, schedule: &ScheduleConfig, epochs: usize) {
     }
 }
 
-/// A metric a control watches: one measured on the validation split needs that split.
+/// A metric a control or `checkpoint.best` watches: one measured on the validation split needs
+/// that split.
 fn check_metric(p: &mut Problems, metric: BestMetric, key: &str, validation: bool) {
     p.check(
         validation || !metric.needs_validation(),
         key,
         format!(
-            "{} needs a validation split: set [data] validation = 0.1 (a fraction of the training set), or watch {}",
+            "{} needs a validation split: set [data] validation = 0.1 (a fraction of the training set), or choose {}",
             metric.name(),
             metric.name().replace("validation_", "test_")
         ),
@@ -326,10 +321,10 @@ fn check_train(p: &mut Problems, config: &ExperimentConfig) {
         "must be at least 1 (batches per optimizer step; 1 is no accumulation)",
     );
     if let Some(decay) = train.ema {
-        p.check(
-            decay > 0.0 && decay < 1.0,
+        p.between_0_and_1(
+            decay,
             "train.ema",
-            format!("must be between 0 and 1, exclusive (got {decay}): the average's decay per step, e.g. 0.999"),
+            "the average's decay per step, e.g. 0.999",
         );
     }
     p.check(
@@ -488,15 +483,8 @@ fn check_image_folder(p: &mut Problems, data: &DataConfig) {
 }
 
 fn check_checkpoint(p: &mut Problems, checkpoint: &CheckpointConfig, data: &DataConfig) {
-    if let Some(best) = checkpoint.best.filter(|b| b.needs_validation()) {
-        p.check(
-            data.validation.is_some(),
-            "checkpoint.best",
-            format!(
-                "{} needs a validation split: set [data] validation = 0.1 (a fraction of the training set), or choose test_accuracy",
-                best.name()
-            ),
-        );
+    if let Some(best) = checkpoint.best {
+        check_metric(p, best, "checkpoint.best", data.validation.is_some());
     }
     p.check(
         checkpoint.keep_last > 0,

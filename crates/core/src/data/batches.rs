@@ -154,14 +154,9 @@ impl Batches {
         }
     }
 
-    /// Steps per epoch.
+    /// Batches per epoch.
     pub fn steps(&self) -> usize {
-        let n = self.order.len();
-        if self.drop_last {
-            n / self.batch
-        } else {
-            n.div_ceil(self.batch)
-        }
+        per_epoch(self.order.len(), self.batch, self.drop_last)
     }
 
     /// The batches of indices of epoch `epoch` (from 1). A shuffled epoch's order depends on
@@ -177,6 +172,16 @@ impl Batches {
         }
         let steps = self.steps();
         self.order.chunks(self.batch).take(steps)
+    }
+}
+
+/// How many batches of `batch` an epoch of `n` examples has (the last one partial, or dropped
+/// with `drop_last`).
+pub fn per_epoch(n: usize, batch: usize, drop_last: bool) -> usize {
+    if drop_last {
+        n / batch
+    } else {
+        n.div_ceil(batch)
     }
 }
 

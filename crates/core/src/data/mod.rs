@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{DataConfig, DatasetKind, Normalize};
 use crate::error::{Error, Result};
 
-pub use batches::{Batches, DeviceSplit, MixedLabels};
+pub use batches::{Batches, DeviceSplit, MixedLabels, per_epoch as batches_per_epoch};
 pub use normalise::{Affine, PixelNorm};
 
 /// One split (train or test).

@@ -93,11 +93,15 @@ impl Optimizer {
                 "the checkpoint's optimizer state was written by another backend or optimizer kind; resume with the experiment's original backend and [optimizer]".into(),
             )),
         };
-        let ema = match (average, ema) {
-            (Some(average), Some(state)) => Some(average.with_state(state)),
-            (average, _) => average,
+        let mut restored = Optimizer {
+            engine,
+            clip,
+            ema: average,
         };
-        Ok(Optimizer { engine, clip, ema })
+        if let Some(state) = ema {
+            restored.set_ema(state);
+        }
+        Ok(restored)
     }
 
     /// Replaces the moving average with one a checkpoint saved (restoring the best epoch).

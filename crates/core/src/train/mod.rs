@@ -124,12 +124,8 @@ pub fn prepare(config: &ExperimentConfig, progress: bool) -> Result<Prepared> {
         .chain(model::unread_warnings(&config.model, &plans))
         .chain(objective(config).mismatch(last))
         .collect();
-    let batches = if config.train.drop_last {
-        n / batch
-    } else {
-        n.div_ceil(batch)
-    };
-    let steps = batches.div_ceil(config.train.accumulate.max(1));
+    let batches = crate::data::batches_per_epoch(n, batch, config.train.drop_last);
+    let steps = config.train.optimizer_steps(batches);
     let schedule = Schedule::new(
         &config.schedule,
         config.optimizer.lr(),

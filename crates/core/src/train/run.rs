@@ -191,7 +191,7 @@ impl<'o> Run<'o> {
             self.test_set.len,
             source.display(),
             self.plans.iter().map(|p| p.params).sum::<usize>(),
-            self.batches.steps().div_ceil(k),
+            self.config.train.optimizer_steps(self.batches.steps()),
             self.dir.display()
         ));
         if !self.class_names.is_empty() {
@@ -307,8 +307,11 @@ impl<'o> Run<'o> {
     ) -> Result<(Network, EpochTotals)> {
         let k = self.config.train.accumulate.max(1);
         let per_epoch = self.batches.steps();
-        self.console
-            .start_epoch(epoch, self.config.train.epochs, per_epoch.div_ceil(k));
+        self.console.start_epoch(
+            epoch,
+            self.config.train.epochs,
+            self.config.train.optimizer_steps(per_epoch),
+        );
         let skip = std::mem::take(&mut self.position.steps_into_epoch);
         let before = std::mem::take(&mut self.position.partial);
         let started = Instant::now();
@@ -495,10 +498,7 @@ impl<'o> Run<'o> {
         let seen = t.seen.max(1) as f64;
         let metrics = EpochMetrics {
             epoch,
-            steps: self
-                .batches
-                .steps()
-                .div_ceil(self.config.train.accumulate.max(1)),
+            steps: self.config.train.optimizer_steps(self.batches.steps()),
             learning_rate: self.schedule.current(),
             train_loss: t.loss_sum / seen,
             train_accuracy: t.correct as f64 / seen,

@@ -11,6 +11,11 @@ pub const FC_ADAM_L2: &str = concat!(
     "/../../experiments/fc_adam_l2.toml"
 );
 
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
 /// A `runner` command isolated from the user's environment: its own cache, no mirrors that
 /// could reach the internet, no `KILN_*` variables but those the test sets.
 pub fn runner(scratch: &Path) -> Command {

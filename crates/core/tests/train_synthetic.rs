@@ -53,6 +53,14 @@ impl WithBatch for ExperimentConfig {
 static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(config: &ExperimentConfig, logs: &Path) -> train::RunSummary {
+    run_supervised(config, logs, None)
+}
+
+fn run_supervised(
+    config: &ExperimentConfig,
+    logs: &Path,
+    supervisor: Option<train::Supervisor>,
+) -> train::RunSummary {
     let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let prepared = train::prepare(config, false).unwrap();
     let options = RunOptions {
@@ -61,6 +69,7 @@ fn run(config: &ExperimentConfig, logs: &Path) -> train::RunSummary {
         interrupt: None,
         hparams: Vec::new(),
         command: None,
+        supervisor,
     };
     train::train(prepared, &options, None).unwrap()
 }
@@ -329,4 +338,43 @@ fn the_moving_average_is_what_evaluation_sees() {
         );
         assert_ne!(a.test_loss, p.test_loss, "evaluation sees the average");
     }
+}
+
+/// A supervisor (a sweep's scheduler) hears every epoch, the last included, and a stop it
+/// asks for ends the run there: a complete run, its checkpoint kept.
+#[test]
+fn a_supervisor_hears_every_epoch_and_can_end_the_run() {
+    use std::sync::{Arc, Mutex};
+    let data = tempfile::tempdir().unwrap();
+    common::write_synthetic_idx(data.path(), 300, 100, false);
+    let logs = tempfile::tempdir().unwrap();
+    let config = experiment(data.path(), "");
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let listener = {
+        let heard = heard.clone();
+        train::Supervisor(Arc::new(move |m: &train::EpochMetrics| {
+            heard.lock().unwrap().push(m.epoch);
+            None
+        }))
+    };
+    let full = run_supervised(&config, logs.path(), Some(listener));
+    assert_eq!(*heard.lock().unwrap(), [1, 2, 3]);
+    assert_eq!(full.stopped, None);
+
+    let stopper = train::Supervisor(Arc::new(|m: &train::EpochMetrics| {
+        (m.epoch == 2).then(|| train::SupervisorStop {
+            by: "test".into(),
+            reason: "epoch 2".into(),
+        })
+    }));
+    let stopped = run_supervised(&config, logs.path(), Some(stopper));
+    assert_eq!(stopped.epochs.len(), 2);
+    assert!(matches!(
+        stopped.stopped,
+        Some(train::Stopped::Supervised { epoch: 2, .. })
+    ));
+    assert_eq!(stopped.epochs[1].train_loss, full.epochs[1].train_loss);
+    let last =
+        kiln_core::checkpoint::find(&stopped.run_dir, &kiln_core::checkpoint::Which::Last).unwrap();
+    assert_eq!(last.checkpoint.epochs_done, 2);
 }

@@ -168,8 +168,31 @@ enum Command {
         /// Run again the experiments that already completed with the same config.
         #[arg(long)]
         force: bool,
+        /// Where the runs are carried out.
+        #[arg(long, value_enum, default_value = "local")]
+        launcher: sweep::Launcher,
+        /// Slurm: submit the array and leave; the same command later collects the results
+        /// (and submits only what is missing).
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        slurm: sweep::SlurmSettings,
+    },
+    /// One run of a sweep, as `runner sweep` starts it (a child process, a Slurm task).
+    #[command(hide = true)]
+    SweepTask {
+        /// The sweep's manifest.toml.
+        manifest: PathBuf,
+        /// The run's index in it.
+        index: usize,
+        /// Print the epoch lines (a Slurm task's log keeps them).
+        #[arg(long)]
+        progress: bool,
     },
 }
+
+/// When this process started: a run's wall time in its result.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ExportFormat {
@@ -177,6 +200,7 @@ enum ExportFormat {
 }
 
 fn main() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     allocator::configure();
     let cli = Cli::parse();
     let signals = Signals::install();
@@ -230,6 +254,9 @@ fn main() -> ExitCode {
             quiet,
             force,
             recursive,
+            launcher,
+            no_wait,
+            slurm,
         }) => sweep::run(&sweep::SweepArgs {
             path,
             recursive: *recursive,
@@ -238,6 +265,9 @@ fn main() -> ExitCode {
             jobs: *jobs,
             quiet: *quiet,
             force: *force,
+            launcher: *launcher,
+            slurm,
+            no_wait: *no_wait,
             signals: &signals,
         })
         .inspect(|&all_passed| {
@@ -245,7 +275,12 @@ fn main() -> ExitCode {
                 kiln_core::say_err!("error: some runs of the sweep failed; see the summary");
             }
         }),
-        None => run(&cli.train, &signals).map(|()| true),
+        Some(Command::SweepTask {
+            manifest,
+            index,
+            progress,
+        }) => sweep::task::run(manifest, *index, *progress, &signals).map(|()| true),
+        None => run(&cli.train, &signals, None).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -292,16 +327,7 @@ fn in_file<'a>(path: &'a Path, sets: &'a [String]) -> impl Fn(Error) -> Error + 
 /// `runner EXPERIMENT [--set ...] [--logdir ...]`, shell-quoted where needed: how to run the
 /// same experiment again (an interrupted run's message adds `--resume`).
 fn command_line(experiment: &Path, cli: &TrainArgs) -> String {
-    let quote = |s: &str| {
-        let plain = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c));
-        if plain && !s.is_empty() {
-            s.to_string()
-        } else {
-            format!("'{}'", s.replace('\'', "'\\''"))
-        }
-    };
+    let quote = shell_word;
     let mut words = vec!["runner".to_string(), quote(&experiment.to_string_lossy())];
     for set in &cli.sets {
         words.push("--set".into());
@@ -312,6 +338,18 @@ fn command_line(experiment: &Path, cli: &TrainArgs) -> String {
         words.push(quote(&cli.logdir.to_string_lossy()));
     }
     words.join(" ")
+}
+
+/// `s` as one word of a POSIX shell command line, quoted only where needed.
+fn shell_word(s: &str) -> String {
+    let plain = s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@".contains(c));
+    if plain && !s.is_empty() {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// `runner backends`: one line per backend kiln knows.
@@ -347,7 +385,12 @@ fn inspect(experiment: &Path, sets: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
+/// Trains `cli.experiment`; a sweep's task passes the supervisor its scheduler answers through.
+fn run(
+    cli: &TrainArgs,
+    signals: &Signals,
+    supervisor: Option<train::Supervisor>,
+) -> Result<(), Error> {
     // clap requires it when no subcommand is given.
     let Some(experiment) = cli.experiment.as_deref() else {
         return Err(Error::Config(
@@ -410,6 +453,7 @@ fn run(cli: &TrainArgs, signals: &Signals) -> Result<(), Error> {
         interrupt: Some(signals.requested.clone()),
         hparams: cli.hparams.clone(),
         command: Some(command_line(experiment, cli)),
+        supervisor,
     };
     signals.enter(Phase::Training);
     let summary = train::train(prepared, &options, resume)?;
@@ -439,6 +483,10 @@ fn finish(
             best_epoch,
             restored,
         }) => Some((*epoch, best_epoch.filter(|_| *restored))),
+        Some(train::Stopped::Supervised { .. } | train::Stopped::OutOfTime { .. }) | None => None,
+    };
+    let supervised = match &summary.stopped {
+        Some(train::Stopped::Supervised { epoch, stop }) => Some((*epoch, stop.by.clone())),
         _ => None,
     };
     if let (Some(last), Some(trained)) = (summary.final_metrics(), summary.epochs.last()) {
@@ -452,6 +500,8 @@ fn finish(
             validation_accuracy: last.validation_accuracy,
             stopped_early_after: early.map(|e| e.0),
             weights_of_epoch: early.and_then(|e| e.1),
+            stopped_by: supervised.as_ref().map(|s| s.1.clone()),
+            seconds: STARTED.get().map(|t| t.elapsed().as_secs_f64()),
         };
         let text = toml::to_string(&result).unwrap_or_default();
         // result.toml in the run folder marks the run complete (a sweep skips it next time).
@@ -466,7 +516,10 @@ fn finish(
                 format!(" (stopped early after epoch {epoch}; the weights are epoch {best}'s)")
             }
             Some((epoch, None)) => format!(" (stopped early after epoch {epoch})"),
-            None => String::new(),
+            None => match &supervised {
+                Some((epoch, by)) => format!(" (stopped after epoch {epoch} by {by})"),
+                None => String::new(),
+            },
         };
         kiln_core::say!(
             "done: test accuracy {:.4}, test loss {:.4} after {} epochs{stopped}; see the curves with: tensorboard --logdir {}",

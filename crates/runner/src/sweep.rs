@@ -1,16 +1,17 @@
 //! `runner sweep DIR`: every experiment of a folder; `runner sweep SWEEP.toml`: a base
-//! experiment under every combination of a grid of values (or a seeded random sample of them).
-//! Runs go in parallel child processes; then one table of all runs sorted by final test
-//! accuracy is printed and written as summary.csv and summary.md in the sweep's log folder.
+//! experiment under every combination of a grid of values (or a seeded random sample of them),
+//! optionally with a scheduler that ends hopeless runs early (ASHA, the median rule). Runs go
+//! to a launcher (child processes here, or one Slurm job array); then one table of all runs
+//! sorted by final test accuracy is printed and written as summary.csv and summary.md in the
+//! sweep's log folder.
 //!
-//! Each run is its own `runner` process: Burn's RNG seed is process-wide, so runs sharing a
-//! process could not be reproducible, and a run that fails cannot take the others with it.
+//! Each run is its own `runner sweep-task` process: Burn's RNG seed is process-wide, so runs
+//! sharing a process could not be reproducible, and a run that fails cannot take the others
+//! with it. What a run and its sweep tell each other goes through files in the sweep's folder
+//! ([`manifest`]), so a run on another node is no different from a child here.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use kiln_core::Error;
 
@@ -18,9 +19,27 @@ use crate::signals::{Phase, Signals};
 
 mod children;
 mod grid;
+mod local;
+mod manifest;
+mod scheduler;
+mod slurm;
+mod summary;
+pub mod task;
+mod watch;
 
-use children::Children;
 pub use children::interrupt_when_parent_dies;
+use manifest::{Manifest, Task};
+use scheduler::SchedulerConfig;
+pub use slurm::SlurmSettings;
+
+/// Where the runs of a sweep are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Launcher {
+    /// Child processes on this machine, --jobs at a time.
+    Local,
+    /// One Slurm job array (sbatch), waited on with squeue.
+    Slurm,
+}
 
 /// What `runner sweep` was asked to do.
 pub struct SweepArgs<'a> {
@@ -33,19 +52,22 @@ pub struct SweepArgs<'a> {
     pub quiet: bool,
     /// Re-run experiments that already completed with the same config.
     pub force: bool,
+    pub launcher: Launcher,
+    /// Slurm settings given as flags (over the sweep file's `[sweep.slurm]`).
+    pub slurm: &'a SlurmSettings,
+    /// Slurm: submit and leave; the same command later collects.
+    pub no_wait: bool,
     /// Ctrl-C / SIGTERM: no new run starts, running ones get each signal forwarded.
     pub signals: &'a Signals,
 }
 
-/// One run of a sweep: an experiment file and the `--set`s that make it this run.
-#[derive(Debug, Clone)]
-struct Job {
-    file: PathBuf,
-    sets: Vec<String>,
-    /// How the run is named in messages and tables.
-    label: String,
-    /// The config keys this sweep varies, recorded as HParams.
-    hparams: Vec<String>,
+/// A sweep as planned from its folder or file.
+#[derive(Debug)]
+pub struct Plan {
+    pub name: String,
+    pub tasks: Vec<Task>,
+    pub scheduler: Option<SchedulerConfig>,
+    pub slurm: SlurmSettings,
 }
 
 /// One run's outcome, as its child process reported it.
@@ -77,6 +99,12 @@ pub struct RunResult {
     /// With `restore_best`: the epoch whose weights (and figures above) the run ended with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights_of_epoch: Option<usize>,
+    /// The sweep's scheduler ("ASHA") that ended the run after `epochs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    /// Wall time of the process that finished the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 /// Runs the sweep; `Ok(false)` when some run failed (the others still ran).
@@ -88,141 +116,183 @@ pub fn run(args: &SweepArgs) -> Result<bool, Error> {
             "--jobs 0 runs nothing; give at least 1 (or leave it out for one run per core)".into(),
         ));
     }
-    let (name, all_jobs) = planned_runs(args)?;
-    let root = args.logdir.join(&name);
+    if args.launcher == Launcher::Local && (*args.slurm != SlurmSettings::default() || args.no_wait)
+    {
+        return Err(Error::Config(
+            "Slurm settings (--partition, --time, --no-wait, ...) need --launcher slurm".into(),
+        ));
+    }
+    let plan = planned_runs(args)?;
+    let root = std::path::absolute(args.logdir.join(&plan.name))
+        .map_err(|e| Error::io("cannot resolve the sweep folder", args.logdir, e))?;
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::Config(format!(
             "cannot create the sweep folder {} ({e}); choose another --logdir",
             root.display()
         ))
     })?;
+    let manifest = Manifest {
+        name: plan.name,
+        root,
+        scheduler: plan.scheduler,
+        tasks: plan.tasks,
+    };
     // A run that already completed with the same config is not run again (unless --force):
     // re-running an interrupted sweep completes only what is missing.
-    let mut done = Vec::new();
+    let mut outcomes = Vec::new();
     let mut pending = Vec::new();
-    for job in all_jobs {
-        match completed(&job, args.sets, &root).filter(|_| !args.force) {
-            Some(result) => done.push(Outcome {
-                label: job.label.clone(),
+    for (i, task) in manifest.tasks.iter().enumerate() {
+        match completed(task, &manifest.root).filter(|_| !args.force) {
+            Some(result) => outcomes.push(Outcome {
+                label: task.label.clone(),
                 result: Ok(result),
                 seconds: 0.0,
             }),
-            None => pending.push(job),
+            None => pending.push(i),
         }
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cores).clamp(1, pending.len().max(1));
-    // Each child gets its share of the cores, so `jobs` runs never oversubscribe them.
-    let threads = (cores / jobs).max(1);
+    let total = manifest.tasks.len();
     if !args.quiet {
+        let scheduler = manifest.scheduler.as_ref().map_or(String::new(), |s| {
+            format!(", {} ends runs early", s.title())
+        });
         kiln_core::say!(
-            "sweep {name}: {} runs, {} already complete, {jobs} at a time ({threads} thread(s) each); logs in {}",
-            pending.len() + done.len(),
-            done.len(),
-            root.display()
+            "sweep {}: {total} runs, {} already complete{scheduler}",
+            manifest.name,
+            outcomes.len(),
         );
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::io("cannot find the runner executable", "runner", e))?;
-    let total = pending.len() + done.len();
-    let queue = Mutex::new(pending.iter().enumerate());
-    let outcomes = Mutex::new(done);
-    let children = Children::default();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                scope.spawn(|| {
-                    // The lock is taken and released inside `next`, never held during a run.
-                    let next = || {
-                        let stop = args.signals.requested.load(Ordering::SeqCst);
-                        queue
-                            .lock()
-                            .ok()
-                            .filter(|_| !stop)
-                            .and_then(|mut q| q.next())
-                    };
-                    while let Some((i, job)) = next() {
-                        let outcome = run_one(&exe, job, i, &root, args.sets, threads, &children);
-                        if !args.quiet {
-                            kiln_core::say!("[{}/{}] {}", i + 1, pending.len(), describe(&outcome));
-                        }
-                        if let Ok(mut all) = outcomes.lock() {
-                            all.push(outcome);
-                        }
-                    }
-                })
-            })
-            .collect();
-        // This thread watches for Ctrl-C while the workers wait on their children.
-        while workers.iter().any(|w| !w.is_finished()) {
-            children.interrupt(args.signals.count());
-            std::thread::sleep(Duration::from_millis(50));
+    let ran = match args.launcher {
+        Launcher::Local => local::run(&local::LocalRun {
+            manifest: &manifest,
+            pending: &pending,
+            jobs: args.jobs,
+            quiet: args.quiet,
+            signals: args.signals,
+        })?,
+        Launcher::Slurm => {
+            let ran = slurm::run(&slurm::SlurmRun {
+                manifest: &manifest,
+                pending: &pending,
+                settings: plan.slurm.merged(args.slurm),
+                no_wait: args.no_wait,
+                quiet: args.quiet,
+                again: again(args),
+                signals: args.signals,
+            })?;
+            match ran {
+                Some(ran) => ran,
+                None => return Ok(true),
+            }
         }
-    });
-    let mut outcomes = outcomes.into_inner().unwrap_or_default();
-    outcomes.sort_by(|a, b| accuracy(b).total_cmp(&accuracy(a)));
-    let table = markdown(&outcomes);
+    };
+    outcomes.extend(ran);
+    outcomes.sort_by(|a, b| summary::accuracy(b).total_cmp(&summary::accuracy(a)));
+    let table = summary::markdown(&outcomes);
     if !args.quiet {
         kiln_core::log::console::print(&table);
     }
-    write(&root.join("summary.md"), &table)?;
-    write(&root.join("summary.csv"), &csv(&outcomes))?;
+    write(&manifest.root.join("summary.md"), &table)?;
+    write(&manifest.root.join("summary.csv"), &summary::csv(&outcomes))?;
     if args.signals.requested.load(Ordering::SeqCst) {
         return Err(Error::SweepInterrupted {
             complete: outcomes.iter().filter(|o| o.result.is_ok()).count(),
             total,
-            dir: root,
+            dir: manifest.root,
         });
     }
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
-/// The sweep's name and its runs: a folder's experiments, or a sweep file's grid, checked up
-/// front ([`check_up_front`]).
-fn planned_runs(args: &SweepArgs) -> Result<(String, Vec<Job>), Error> {
+/// The command that runs this sweep again (to collect a `--no-wait` sweep).
+fn again(args: &SweepArgs) -> String {
+    let mut words = vec![
+        "runner sweep".to_string(),
+        crate::shell_word(&args.path.to_string_lossy()),
+        "--launcher slurm".into(),
+    ];
+    for set in args.sets {
+        words.push(format!("--set {}", crate::shell_word(set)));
+    }
+    if args.logdir != Path::new("logs") {
+        words.push(format!(
+            "--logdir {}",
+            crate::shell_word(&args.logdir.to_string_lossy())
+        ));
+    }
+    words.join(" ")
+}
+
+/// The sweep's runs, each with the user's `--set`s last (they win): a folder's experiments,
+/// or a sweep file's grid, checked up front ([`check_up_front`]).
+fn planned_runs(args: &SweepArgs) -> Result<Plan, Error> {
     let folder = args.path.is_dir();
-    let (name, jobs) = if folder {
-        let jobs = experiments(args.path, args.recursive)?
+    let mut plan = if folder {
+        let tasks = experiments(args.path, args.recursive)?
             .into_iter()
-            .map(|file| Job {
+            .map(|file| Task {
                 label: file.display().to_string(),
                 file,
                 sets: Vec::new(),
                 hparams: Vec::new(),
+                name: String::new(),
+                epochs: 0,
             })
             .collect();
-        (sweep_name(args.path), with_varying_keys(jobs, args.sets))
+        Plan {
+            name: sweep_name(args.path),
+            tasks: with_varying_keys(tasks, args.sets),
+            scheduler: None,
+            slurm: SlurmSettings::default(),
+        }
     } else {
-        grid::jobs(args.path)?
+        grid::plan(args.path)?
     };
-    check_up_front(&jobs, args.sets, folder)?;
-    Ok((name, jobs))
+    for task in &mut plan.tasks {
+        task.file = std::path::absolute(&task.file).unwrap_or_else(|_| task.file.clone());
+        task.sets.extend(args.sets.iter().cloned());
+    }
+    check_up_front(&mut plan, folder)?;
+    Ok(plan)
 }
 
 /// Mistakes that would fail every run, or make two runs indistinguishable, stop the sweep
 /// before anything runs: a grid whose runs do not load (a typo in a grid key is one mistake,
-/// reported once), and two runs with one experiment `name` (they would share a log folder and
-/// give summary rows that cannot be told apart). A folder's experiments are separate files:
-/// one that does not load fails as its own row, the others still run.
-fn check_up_front(jobs: &[Job], user_sets: &[String], folder: bool) -> Result<(), Error> {
+/// reported once), two runs with one experiment `name` (they would share a log folder and
+/// give summary rows that cannot be told apart), a scheduler watching a validation metric of
+/// runs without `[data] validation`. A folder's experiments are separate files: one that does
+/// not load fails as its own row, the others still run. Fills each task's name and epochs.
+fn check_up_front(plan: &mut Plan, folder: bool) -> Result<(), Error> {
     let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
-    let mut names: Vec<(String, &Job)> = Vec::new();
-    for job in jobs {
-        let sets: Vec<String> = job.sets.iter().chain(user_sets).cloned().collect();
-        match kiln_core::config::load_requested(&job.file, &sets, zoo) {
+    let mut names: Vec<(String, String)> = Vec::new();
+    for task in &mut plan.tasks {
+        task.name = task.label.clone();
+        match kiln_core::config::load_requested(&task.file, &task.sets, zoo) {
             Ok(config) => {
                 if let Some((_, first)) = names.iter().find(|(n, _)| *n == config.name) {
                     return Err(Error::Config(format!(
                         "{} and {} both have name = {:?}: their runs would share one log folder; give each its own name",
-                        first.label, job.label, config.name
+                        first, task.label, config.name
                     )));
                 }
-                names.push((config.name, job));
+                if let Some(metric) = plan.scheduler.as_ref().map(|s| s.metric())
+                    && metric.needs_validation()
+                    && config.data.validation.is_none()
+                {
+                    return Err(Error::Config(format!(
+                        "key `sweep.scheduler.metric`: {} is measured on a validation split, and run {} holds none out; add [data] validation = 0.1 to the experiment, or watch test_accuracy",
+                        metric.name(),
+                        task.label
+                    )));
+                }
+                names.push((config.name.clone(), task.label.clone()));
+                task.name = config.name;
+                task.epochs = config.train.epochs;
             }
             Err(e) if !folder => {
                 return Err(Error::Config(format!(
                     "run {} of the sweep does not load, so no run was started: {e}",
-                    job.label
+                    task.label
                 )));
             }
             Err(_) => {}
@@ -231,11 +301,11 @@ fn check_up_front(jobs: &[Job], user_sets: &[String], folder: bool) -> Result<()
     Ok(())
 }
 
-/// Records, in every job, the config keys whose values differ between the jobs (what a folder
-/// of experiments compares), for the HParams dashboard.
-fn with_varying_keys(mut jobs: Vec<Job>, user_sets: &[String]) -> Vec<Job> {
+/// Records, in every task, the config keys whose values differ between the tasks (what a
+/// folder of experiments compares), for the HParams dashboard.
+fn with_varying_keys(mut tasks: Vec<Task>, user_sets: &[String]) -> Vec<Task> {
     let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
-    let flat: Vec<Vec<(String, toml::Value)>> = jobs
+    let flat: Vec<Vec<(String, toml::Value)>> = tasks
         .iter()
         .filter_map(|j| kiln_core::config::load_requested(&j.file, user_sets, zoo).ok())
         .map(|c| kiln_core::log::hparams::flatten(&c))
@@ -250,10 +320,10 @@ fn with_varying_keys(mut jobs: Vec<Job>, user_sets: &[String]) -> Vec<Job> {
             keys.push(key.clone());
         }
     }
-    for job in &mut jobs {
-        job.hparams = keys.clone();
+    for task in &mut tasks {
+        task.hparams = keys.clone();
     }
-    jobs
+    tasks
 }
 
 /// The experiment files of a sweep folder (and of its sub-folders when `recursive`), sorted.
@@ -301,153 +371,32 @@ fn sweep_name(path: &Path) -> String {
     kiln_core::folder_name::from(&name)
 }
 
-fn run_one(
-    exe: &Path,
-    job: &Job,
-    index: usize,
-    root: &Path,
-    sets: &[String],
-    threads: usize,
-    children: &Children,
-) -> Outcome {
-    let started = Instant::now();
-    let file = &job.file;
-    let result_file = root.join(format!(".result-{}-{index}.toml", std::process::id()));
-    let mut cmd = Command::new(exe);
-    cmd.arg(file)
-        .arg("--quiet")
-        .arg("--logdir")
-        .arg(root)
-        .arg("--result-file")
-        .arg(&result_file)
-        .env("RAYON_NUM_THREADS", threads.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for key in &job.hparams {
-        cmd.arg("--hparam").arg(key);
-    }
-    // The sweep's own values first, then the user's --set, which win.
-    for set in job.sets.iter().chain(sets) {
-        cmd.arg("--set").arg(set);
-    }
-    let result = match children.output(&mut cmd) {
-        Err(e) => Err(format!("could not start: {e}")),
-        Ok(out) if out.status.code() == Some(130) => Err("interrupted".into()),
-        Ok(out) if !out.status.success() => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let line = stderr
-                .lines()
-                .rfind(|l| l.starts_with("error:"))
-                .unwrap_or("failed without a message");
-            Err(format!(
-                "exit {}: {}",
-                out.status.code().unwrap_or(-1),
-                line.trim_start_matches("error: ")
-            ))
-        }
-        Ok(_) => std::fs::read_to_string(&result_file)
-            .map_err(|e| format!("finished but left no result ({e})"))
-            .and_then(|text| toml::from_str(&text).map_err(|e| format!("unreadable result: {e}"))),
-    };
-    let _ = std::fs::remove_file(&result_file);
-    Outcome {
-        label: job.label.clone(),
-        result,
-        seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-/// The result of an earlier complete run of `job` under `root`, if its config is the one `job`
-/// would run now (the seed aside when `job` leaves it to chance).
-fn completed(job: &Job, user_sets: &[String], root: &Path) -> Option<RunResult> {
-    let sets: Vec<String> = job.sets.iter().chain(user_sets).cloned().collect();
-    let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
-    let want = kiln_core::config::load_requested(&job.file, &sets, zoo).ok()?;
-    let runs = std::fs::read_dir(root.join(&want.name)).ok()?;
+/// The result of an earlier complete run of `task` under `root`, if its config is the one
+/// `task` would run now.
+fn completed(task: &Task, root: &Path) -> Option<RunResult> {
+    let runs = std::fs::read_dir(root.join(&task.name)).ok()?;
     runs.filter_map(|e| e.ok().map(|e| e.path()))
         .find_map(|run| {
             let result: RunResult =
                 toml::from_str(&std::fs::read_to_string(run.join(RESULT_FILE)).ok()?).ok()?;
-            let had = kiln_core::config::load_requested(&run.join("config.toml"), &[], zoo).ok()?;
-            let mut same = want.clone();
-            if same.seed.is_none() {
-                same.seed = had.seed;
-            }
-            (kiln_core::config::resolve(same) == kiln_core::config::resolve(had)).then_some(result)
+            same_config(task, &run).then_some(result)
         })
 }
 
-fn accuracy(o: &Outcome) -> f64 {
-    o.result
-        .as_ref()
-        .map_or(f64::NEG_INFINITY, |r| r.test_accuracy)
-}
-
-fn describe(o: &Outcome) -> String {
-    match &o.result {
-        Ok(r) => format!(
-            "{}: test accuracy {:.4} after {} epochs ({:.1}s)",
-            r.name, r.test_accuracy, r.epochs, o.seconds
-        ),
-        Err(why) => format!("{}: FAILED, {why}", o.label),
+/// Whether the run folder `run` holds the config `task` would run now (the seed aside when
+/// the task leaves it to chance).
+fn same_config(task: &Task, run: &Path) -> bool {
+    let zoo: kiln_core::config::ZooExpander = &kiln_model_zoo::expand;
+    let (Ok(mut want), Ok(had)) = (
+        kiln_core::config::load_requested(&task.file, &task.sets, zoo),
+        kiln_core::config::load_requested(&run.join("config.toml"), &[], zoo),
+    ) else {
+        return false;
+    };
+    if want.seed.is_none() {
+        want.seed = had.seed;
     }
-}
-
-fn markdown(outcomes: &[Outcome]) -> String {
-    let mut out = String::from(
-        "| rank | run | test accuracy | test loss | train loss | epochs | seconds | status |\n|---|---|---|---|---|---|---|---|\n",
-    );
-    for (i, o) in outcomes.iter().enumerate() {
-        out.push_str(&match &o.result {
-            Ok(r) => format!(
-                "| {} | {} | {:.4} | {:.4} | {:.4} | {} | {:.1} | ok |\n",
-                i + 1,
-                r.name,
-                r.test_accuracy,
-                r.test_loss,
-                r.train_loss,
-                r.epochs,
-                o.seconds
-            ),
-            Err(why) => format!(
-                "| {} | {} | | | | | {:.1} | failed: {} |\n",
-                i + 1,
-                o.label,
-                o.seconds,
-                why.replace('|', "/")
-            ),
-        });
-    }
-    out
-}
-
-fn csv(outcomes: &[Outcome]) -> String {
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out = String::from(
-        "run,source,test_accuracy,test_loss,train_loss,epochs,seconds,status,run_dir\n",
-    );
-    for o in outcomes {
-        let file = quote(&o.label);
-        out.push_str(&match &o.result {
-            Ok(r) => format!(
-                "{},{file},{},{},{},{},{:.3},ok,{}\n",
-                quote(&r.name),
-                r.test_accuracy,
-                r.test_loss,
-                r.train_loss,
-                r.epochs,
-                o.seconds,
-                quote(&r.run_dir.display().to_string())
-            ),
-            Err(why) => format!(
-                ",{file},,,,,{:.3},{},\n",
-                o.seconds,
-                quote(&format!("failed: {why}"))
-            ),
-        });
-    }
-    out
+    kiln_core::config::resolve(want) == kiln_core::config::resolve(had)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {

@@ -16,7 +16,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 def main():
     out = {}
     for run in sorted(glob.glob(os.path.join(sys.argv[1], "*", "*"))):
-        if not os.path.isdir(run):
+        # Run folders hold event files; the sweep's tasks/N mailboxes do not.
+        if not glob.glob(os.path.join(run, "events.out.tfevents.*")):
             continue
         acc = EventAccumulator(run)
         acc.Reload()

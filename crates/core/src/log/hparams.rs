@@ -75,6 +75,9 @@ pub enum RunEnd {
     Failure,
     /// Interrupted (Ctrl-C, SIGTERM); a sweep re-runs it. Shown as "unknown".
     Aborted,
+    /// Ended early by a sweep's scheduler (ASHA): neither trained to the end nor failed.
+    /// Shown as "unknown" too; the sweep's summary says which.
+    Stopped,
 }
 
 pub fn session_end(end: RunEnd, end_secs: f64) -> Summary {
@@ -83,7 +86,7 @@ pub fn session_end(end: RunEnd, end_secs: f64) -> Summary {
         RunEnd::Success => Status::STATUS_SUCCESS,
         RunEnd::Failure => Status::STATUS_FAILURE,
         // TensorBoard has no "aborted"; "unknown" at least does not call it a failure.
-        RunEnd::Aborted => Status::STATUS_UNKNOWN,
+        RunEnd::Aborted | RunEnd::Stopped => Status::STATUS_UNKNOWN,
     });
     info.set_end_time_secs(end_secs);
     let mut data = HParamsPluginData::new();

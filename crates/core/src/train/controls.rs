@@ -18,6 +18,16 @@ pub enum Stopped {
     },
     /// Another epoch would have run past `[train] max_time`; the run can be resumed.
     OutOfTime { epoch: usize, budget: String },
+    /// The run's [`Supervisor`](super::Supervisor) (a sweep's scheduler) ended it after
+    /// `epoch`; a complete run, its checkpoint kept.
+    Supervised { epoch: usize, stop: SupervisorStop },
+}
+
+/// Why a supervisor ends a run: who decided (`"ASHA"`), and the reason in words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorStop {
+    pub by: String,
+    pub reason: String,
 }
 
 /// Keras' `EarlyStopping`: counts the epochs since `metric` last improved by more than

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use burn::tensor::Device;
 
 pub use crate::checkpoint::EpochMetrics;
-pub use controls::Stopped;
+pub use controls::{Stopped, SupervisorStop};
 pub use loss::Objective;
 pub use step::evaluate;
 
@@ -43,6 +43,22 @@ pub struct RunOptions {
     /// The command line that started the run, less any `--resume`, to say how to continue
     /// an interrupted one.
     pub command: Option<String>,
+    /// Asked after every epoch whether the run goes on (a sweep's scheduler).
+    pub supervisor: Option<Supervisor>,
+}
+
+/// Told every epoch's figures as the epoch ends (the last included); `Some` ends the run
+/// there (ignored after the last epoch). A sweep's ASHA or median rule answers through it.
+#[derive(Clone)]
+pub struct Supervisor(pub Arc<SupervisorFn>);
+
+/// What a [`Supervisor`] calls.
+pub type SupervisorFn = dyn Fn(&EpochMetrics) -> Option<SupervisorStop> + Send + Sync;
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Supervisor(..)")
+    }
 }
 
 /// The outcome of a finished run.

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor};
 
-use super::controls::{self, EarlyStopper, Stopped};
+use super::controls::{self, EarlyStopper, Stopped, SupervisorStop};
 use super::step::{evaluate, forward_backward, step_seed};
 use super::{Objective, Prepared, Resume, RunOptions, RunSummary, histograms, objective};
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch, Position, policy};
@@ -229,6 +229,11 @@ impl<'o> Run<'o> {
             let early = self.stopper.as_mut().is_some_and(|s| s.observe(&metrics)) && epoch < last;
             self.end_epoch(&network, &metrics, pr)?;
             self.report(&metrics, &totals);
+            let told = self
+                .options
+                .supervisor
+                .as_ref()
+                .and_then(|s| (s.0)(&metrics));
             let budget = self.config.train.max_time.clone();
             if early {
                 let restored;
@@ -238,6 +243,9 @@ impl<'o> Run<'o> {
                     best_epoch: self.best.map(|b| b.1),
                     restored,
                 });
+            } else if let Some(stop) = told.filter(|_| epoch < last) {
+                self.stop_supervised(&network, epoch, &stop)?;
+                stopped = Some(Stopped::Supervised { epoch, stop });
             } else if let Some(budget) = budget.filter(|b| {
                 epoch < last && controls::out_of_time(self.opened, started.elapsed(), b.duration)
             }) {
@@ -252,7 +260,10 @@ impl<'o> Run<'o> {
                 });
             }
         }
-        self.log.finish(RunEnd::Success)?;
+        self.log.finish(match stopped {
+            Some(Stopped::Supervised { .. }) => RunEnd::Stopped,
+            Some(Stopped::Early { .. } | Stopped::OutOfTime { .. }) | None => RunEnd::Success,
+        })?;
         Ok(RunSummary {
             run_dir: self.dir,
             epochs: self.history,
@@ -287,6 +298,23 @@ impl<'o> Run<'o> {
             "stopped early after epoch {epoch}: {why}{weights}"
         ));
         Ok((network, restore))
+    }
+
+    /// The supervisor ended the run after `epoch`: a checkpoint of where it stands (to
+    /// continue it by hand with `--resume` and more epochs), and the reason on the console.
+    fn stop_supervised(
+        &mut self,
+        network: &Network,
+        epoch: usize,
+        stop: &SupervisorStop,
+    ) -> Result<()> {
+        let c = self.snapshot(network)?;
+        checkpoint::save(&self.dir, &c, self.config.checkpoint.keep_last)?;
+        self.console.line(&format!(
+            "stopped after epoch {epoch} by {}: {}",
+            stop.by, stop.reason
+        ));
+        Ok(())
     }
 
     /// `[train] max_time` reached: a checkpoint to resume from (with the event files' lengths

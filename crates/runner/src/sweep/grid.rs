@@ -21,7 +21,10 @@ use serde::Deserialize;
 
 use kiln_core::folder_name;
 
-use super::Job;
+use super::Plan;
+use super::manifest::Task;
+use super::scheduler::SchedulerConfig;
+use super::slurm::SlurmSettings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +43,10 @@ struct Sweep {
     samples: Option<usize>,
     #[serde(default)]
     seed: u64,
+    /// Early termination of runs: `{ kind = "asha", metric = ..., ... }`.
+    scheduler: Option<SchedulerConfig>,
+    /// `[sweep.slurm]`: settings for `--launcher slurm`.
+    slurm: Option<SlurmSettings>,
     grid: toml::Table,
 }
 
@@ -51,8 +58,8 @@ enum Mode {
     Random,
 }
 
-/// The sweep's name and its runs.
-pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
+/// The sweep's name, its runs and its settings.
+pub(super) fn plan(path: &Path) -> Result<Plan, Error> {
     let bad = |what: String| Error::Config(format!("{}: {what}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| {
         bad(format!(
@@ -122,15 +129,25 @@ pub(super) fn jobs(path: &Path) -> Result<(String, Vec<Job>), Error> {
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect();
             sets.push(format!("name={run_name}"));
-            Job {
+            Task {
                 file: base.clone(),
                 sets,
                 label: run_name,
                 hparams: axes.iter().map(|(key, _)| key.clone()).collect(),
+                name: String::new(),
+                epochs: 0,
             }
         })
         .collect();
-    Ok((name, jobs))
+    if let Some(problem) = sweep.scheduler.as_ref().and_then(|s| s.problem()) {
+        return Err(bad(problem));
+    }
+    Ok(Plan {
+        name,
+        tasks: jobs,
+        scheduler: sweep.scheduler,
+        slurm: sweep.slurm.unwrap_or_default(),
+    })
 }
 
 /// The grid's keys with their values: each a non-empty list without repeats (two runs with
@@ -199,7 +216,9 @@ mod tests {
             "[sweep]\nbase = \"base.toml\"\n[sweep.grid]\n\"init.weight.std\" = [0.01, 0.1, 1.0]\n\"optimizer.lr\" = [0.1, 1.0]\n\"model.zoo\" = [\"mlp\"]\n",
         )
         .unwrap();
-        let (name, jobs) = jobs(&file).unwrap();
+        let Plan {
+            name, tasks: jobs, ..
+        } = plan(&file).unwrap();
         assert_eq!(name, "study");
         assert_eq!(jobs.len(), 6);
         assert_eq!(jobs[0].label, "std=0.01,lr=0.1,zoo=mlp");
@@ -225,8 +244,8 @@ mod tests {
             "[sweep]\nbase = \"base.toml\"\nmode = \"random\"\nsamples = 4\nseed = 3\n[sweep.grid]\na = [1, 2, 3]\nb = [4, 5, 6]\n",
         )
         .unwrap();
-        let (_, first) = jobs(&file).unwrap();
-        let (_, again) = jobs(&file).unwrap();
+        let first = plan(&file).unwrap().tasks;
+        let again = plan(&file).unwrap().tasks;
         let labels: Vec<String> = first.iter().map(|j| j.label.clone()).collect();
         assert_eq!(labels.len(), 4);
         assert_eq!(
@@ -249,7 +268,7 @@ mod tests {
             "[sweep]\nbase = \"missing.toml\"\n[sweep.grid]\na = [1]\n",
         )
         .unwrap();
-        let err = jobs(&file).unwrap_err().to_string();
+        let err = plan(&file).unwrap_err().to_string();
         assert!(
             err.contains("s.toml") && err.contains("sweep.base"),
             "{err}"
@@ -257,7 +276,7 @@ mod tests {
         std::fs::write(dir.path().join("b.toml"), "").unwrap();
         std::fs::write(&file, "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\na = 1\n").unwrap();
         assert!(
-            jobs(&file)
+            plan(&file)
                 .unwrap_err()
                 .to_string()
                 .contains("non-empty list")
@@ -267,14 +286,14 @@ mod tests {
             "[sweep]\nbase = \"b.toml\"\nbogus = 1\n[sweep.grid]\na = [1]\n",
         )
         .unwrap();
-        assert!(jobs(&file).unwrap_err().to_string().contains("bogus"));
+        assert!(plan(&file).unwrap_err().to_string().contains("bogus"));
         std::fs::write(
             &file,
             "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\na = [1, 2, 1]\n",
         )
         .unwrap();
         assert!(
-            jobs(&file)
+            plan(&file)
                 .unwrap_err()
                 .to_string()
                 .contains("lists 1 twice")
@@ -294,7 +313,7 @@ mod tests {
                 format!("[sweep]\nname = {name:?}\nbase = \"b.toml\"\n[sweep.grid]\na = [1]\n"),
             )
             .unwrap();
-            let err = jobs(&file).unwrap_err().to_string();
+            let err = plan(&file).unwrap_err().to_string();
             assert!(
                 err.contains("sweep.name") && err.contains("plain folder name"),
                 "{err}"
@@ -305,7 +324,7 @@ mod tests {
             "[sweep]\nbase = \"b.toml\"\n[sweep.grid]\n\"data.dir\" = [\"../../x\", \"/etc\"]\n",
         )
         .unwrap();
-        let (_, runs) = jobs(&file).unwrap();
+        let runs = plan(&file).unwrap().tasks;
         for run in runs {
             assert_eq!(folder_name::problem(&run.label), None, "{}", run.label);
         }

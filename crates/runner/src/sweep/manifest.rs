@@ -5,7 +5,8 @@
 //!
 //! In `tasks/<index>/`: `epochs.toml` (the run's figures so far, written after every epoch),
 //! `verdict.toml` (the scheduler's latest decision, written by the parent), `result.toml` (the
-//! final figures) and, under Slurm, the task's log `slurm-<job>_<index>.out`.
+//! final figures), `clock` (written to read the filesystem's time) and, under Slurm, the
+//! task's log `slurm-<job>_<index>.out`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -130,17 +131,18 @@ impl Manifest {
         )
     }
 
-    /// Whether a parent renewed the lease lately, judged against the time the task's own
-    /// `epochs.toml` was written (one filesystem's clock, whichever node reads it).
+    /// Whether a parent renewed the lease lately, judged by the clock of the filesystem
+    /// that holds it (whichever node asks): the task's `clock` file is written now, and its
+    /// time compared with the lease's.
     pub fn lease_is_fresh(&self, index: usize) -> bool {
-        let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let (Some(lease), Some(now)) = (
-            modified(self.root.join(LEASE)),
-            modified(self.task_dir(index).join(EPOCHS)).or_else(|| Some(SystemTime::now())),
-        ) else {
-            return false;
-        };
-        now.duration_since(lease).unwrap_or_default() < LEASE_LIFE
+        let clock = self.task_dir(index).join("clock");
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let now = std::fs::write(&clock, std::process::id().to_string())
+            .ok()
+            .and_then(|()| modified(&clock))
+            .unwrap_or_else(SystemTime::now);
+        modified(&self.root.join(LEASE))
+            .is_some_and(|lease| now.duration_since(lease).unwrap_or_default() < LEASE_LIFE)
     }
 }
 

@@ -318,7 +318,7 @@ fn queue(ids: &[String]) -> Result<BTreeMap<usize, String>, Error> {
         return Ok(live);
     }
     let out = Command::new("squeue")
-        .args(["-h", "-r", "--me", "-o", "%A %a %t"])
+        .args(["-h", "-r", "--me", "-o", "%F %K %t"])
         .output()
         .map_err(|e| {
             Error::Config(format!(

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kiln_core::Error;
 use kiln_core::train::{EpochMetrics, Supervisor, SupervisorStop};
@@ -98,6 +98,7 @@ impl Mailbox {
         let scheduler = self.manifest.scheduler.as_ref()?;
         let epochs = self.manifest.tasks[self.index].epochs;
         let waits = scheduler.decides_at(m.epoch, epochs);
+        let mut lease_checked: Option<Instant> = None;
         loop {
             match self.manifest.verdict(self.index) {
                 Some(v) if v.stop.is_some() && v.epoch <= m.epoch => {
@@ -110,6 +111,12 @@ impl Mailbox {
                 _ if !waits || self.interrupt.load(Ordering::SeqCst) => return None,
                 _ => {}
             }
+            // The lease is renewed every second: look at it about as often.
+            if lease_checked.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            lease_checked = Some(Instant::now());
             if !self.manifest.lease_is_fresh(self.index) {
                 if !self.warned.swap(true, Ordering::SeqCst) {
                     kiln_core::say_err!(

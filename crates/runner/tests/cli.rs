@@ -844,7 +844,8 @@ fn histograms_show_sigmoid_saturation_under_a_large_init() {
 }
 
 /// Ctrl-C stops a sweep: the run in flight is interrupted (logs flushed, no result), no new run
-/// starts, exit 130; the same command again runs only what did not complete.
+/// starts, exit 130; the same command again runs only what did not complete, resuming the
+/// interrupted run from its checkpoint.
 #[test]
 fn an_interrupted_sweep_resumes_with_only_the_missing_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -911,6 +912,11 @@ fn an_interrupted_sweep_resumes_with_only_the_missing_runs() {
     for name in ["first", "long", "last"] {
         assert_eq!(results(name), 1, "{name} completed once");
     }
+    assert_eq!(
+        std::fs::read_dir(logs.join("study/long")).unwrap().count(),
+        1,
+        "the interrupted run was resumed, not started again"
+    );
     let csv = std::fs::read_to_string(logs.join("study/summary.csv")).unwrap();
     assert_eq!(
         csv.lines().count(),

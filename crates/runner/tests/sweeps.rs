@@ -391,3 +391,35 @@ fn ctrl_c_cancels_the_array() {
     let run = common::single_run(&root.join("lr=0.01"));
     assert!(run.join("checkpoints").read_dir().unwrap().next().is_some());
 }
+
+/// Runs decide nothing alone: submitted with `--no-wait`, no sweep watches them (no lease), so
+/// ASHA's rung passes without a verdict and every run trains to the end; the same command
+/// later collects them all as complete.
+#[test]
+fn without_a_watching_sweep_runs_train_on_unjudged() {
+    if !slurm_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_experiment(dir.path(), 2, 500);
+    let file = sweep_file(
+        dir.path(),
+        "alone",
+        "scheduler = { kind = \"asha\", metric = \"test_accuracy\", grace_epochs = 1, reduction = 2 }\n[sweep.grid]\n\"optimizer.lr\" = [0.1, 0.0000001]\n",
+    );
+    let flags = ["--launcher", "slurm"];
+    let out = sweep(dir.path(), &file, "logs", &[&flags[..], &["--no-wait"]].concat())
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(stdout(&out).contains("decides only while a sweep command waits"));
+    let root = dir.path().join("logs/alone");
+    wait_until("the runs never finished", || {
+        (0..2).all(|i| root.join(format!("tasks/{i}/result.toml")).is_file())
+    });
+    let out = sweep(dir.path(), &file, "logs", &flags).output().unwrap();
+    ok(&out);
+    assert!(stdout(&out).contains("2 runs, 2 already complete"), "{}", stdout(&out));
+    let rows = statuses(&root.join("summary.csv"));
+    assert!(rows.iter().all(|r| r.1 == "2" && r.2 == "ok"), "{rows:?}");
+}

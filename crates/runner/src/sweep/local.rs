@@ -29,12 +29,7 @@ pub struct LocalRun<'a> {
 
 pub fn run(l: &LocalRun) -> Result<Vec<Outcome>, Error> {
     let manifest = l.manifest;
-    manifest.write()?;
-    for &i in l.pending {
-        if super::task::unfinished_run(manifest, i).is_none() {
-            manifest.clear_task(i)?;
-        }
-    }
+    manifest.install(l.pending)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = l.jobs.unwrap_or(cores).clamp(1, l.pending.len().max(1));
     // Each child gets its share of the cores, so `jobs` runs never oversubscribe them.

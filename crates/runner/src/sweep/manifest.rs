@@ -80,7 +80,23 @@ impl Manifest {
         Manifest::read(&self.path()).ok()
     }
 
-    pub fn write(&self) -> Result<(), Error> {
+    /// Writes the manifest for a launch of the `pending` tasks. A manifest that differs from
+    /// the one on disk renumbers the runs, so every mailbox is emptied; a pending task that
+    /// will start from nothing (not resume) gets an empty one too, or an earlier attempt's
+    /// verdict would stand for it.
+    pub fn install(&self, pending: &[usize]) -> Result<(), Error> {
+        let changed = self.on_disk().as_ref() != Some(self);
+        self.write()?;
+        for i in 0..self.tasks.len() {
+            let fresh = pending.contains(&i) && super::task::unfinished_run(self, i).is_none();
+            if changed || fresh {
+                self.clear_task(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self) -> Result<(), Error> {
         let text = toml::to_string(self)
             .map_err(|e| Error::Run(format!("cannot write the sweep manifest: {e}")))?;
         kiln_core::checkpoint::write_atomic(&self.path(), text.as_bytes())

@@ -177,18 +177,13 @@ pub fn run(s: &SlurmRun) -> Result<Option<Vec<Outcome>>, Error> {
             ids.join(" ")
         )));
     }
-    manifest.write()?;
     let missing: Vec<usize> = s
         .pending
         .iter()
         .copied()
         .filter(|i| !live.contains_key(i))
         .collect();
-    for &i in &missing {
-        if super::task::unfinished_run(manifest, i).is_none() {
-            manifest.clear_task(i)?;
-        }
-    }
+    manifest.install(&missing)?;
     if !missing.is_empty() {
         let id = submit(manifest, &missing, &s.settings)?;
         if !s.quiet {

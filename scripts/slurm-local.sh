@@ -11,14 +11,21 @@ set -euo pipefail
 conf=/etc/slurm/slurm.conf
 marker="# written by kiln's scripts/slurm-local.sh"
 
+# Stops a daemon and waits for it to be gone (slurmctld saves its state on the way out).
+stop() {
+  pkill -x "$1" || return 0
+  for _ in $(seq 1 100); do pgrep -x "$1" >/dev/null || return 0; sleep 0.1; done
+  pkill -9 -x "$1" || true
+}
 if [ "${1:-}" = stop ]; then
-  pkill -x slurmd || true
-  pkill -x slurmctld || true
-  pkill -x munged || true
+  stop slurmd
+  stop slurmctld
+  stop munged
   exit 0
 fi
 
-ready() { sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
+# Each question to the controller is bounded: one that is not up must not hang the script.
+ready() { timeout 5 sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
 if command -v sinfo >/dev/null && ready; then
   sinfo -h -o 'slurm: node %N %t, %c cpus, partition %P'
   exit 0
@@ -84,20 +91,24 @@ if [ ! -s /etc/munge/munge.key ]; then
   chown munge:munge /etc/munge/munge.key
   chmod 0400 /etc/munge/munge.key
 fi
-pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
-pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
-pgrep -x slurmd >/dev/null || /usr/sbin/slurmd
+# The daemons get no terminal and none of this script's output: a caller reading it (CI)
+# must not wait for them to close it. They log to /var/log/slurm and /var/log/munge.
+pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1
+for _ in $(seq 1 50); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.1; done
+pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld </dev/null >/dev/null 2>&1
+pgrep -x slurmd >/dev/null || /usr/sbin/slurmd </dev/null >/dev/null 2>&1
 
-for _ in $(seq 1 60); do
+started=$(date +%s)
+while [ $(( $(date +%s) - started )) -lt 90 ]; do
   if ready; then
-    sinfo -h -o 'slurm: node %N %t, %c cpus, partition %P'
+    timeout 5 sinfo -h -o 'slurm: node %N %t, %c cpus, partition %P'
     exit 0
   fi
   # A node that came up DOWN (e.g. after an unclean stop) is told to resume.
-  scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
+  timeout 5 scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
   sleep 1
 done
-echo "slurm-local: the node did not become idle within 60 s; see /var/log/slurm/" >&2
+echo "slurm-local: the node did not become idle within 90 s; see /var/log/slurm/" >&2
 sinfo >&2 || true
 tail -5 /var/log/slurm/slurmctld.log /var/log/slurm/slurmd.log >&2 || true
 exit 1

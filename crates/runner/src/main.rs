@@ -146,7 +146,7 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
-    /// Run every experiment (*.toml) of a folder, in parallel, and rank them by test accuracy.
+    /// Run a folder of experiments, or a sweep file's grid, here or on Slurm; rank the runs by test accuracy.
     Sweep {
         /// A folder of experiment files (sub-folders only with --recursive), or a sweep file.
         path: PathBuf,

@@ -408,9 +408,14 @@ fn without_a_watching_sweep_runs_train_on_unjudged() {
         "scheduler = { kind = \"asha\", metric = \"test_accuracy\", grace_epochs = 1, reduction = 2 }\n[sweep.grid]\n\"optimizer.lr\" = [0.1, 0.0000001]\n",
     );
     let flags = ["--launcher", "slurm"];
-    let out = sweep(dir.path(), &file, "logs", &[&flags[..], &["--no-wait"]].concat())
-        .output()
-        .unwrap();
+    let out = sweep(
+        dir.path(),
+        &file,
+        "logs",
+        &[&flags[..], &["--no-wait"]].concat(),
+    )
+    .output()
+    .unwrap();
     ok(&out);
     assert!(stdout(&out).contains("decides only while a sweep command waits"));
     let root = dir.path().join("logs/alone");
@@ -419,7 +424,11 @@ fn without_a_watching_sweep_runs_train_on_unjudged() {
     });
     let out = sweep(dir.path(), &file, "logs", &flags).output().unwrap();
     ok(&out);
-    assert!(stdout(&out).contains("2 runs, 2 already complete"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("2 runs, 2 already complete"),
+        "{}",
+        stdout(&out)
+    );
     let rows = statuses(&root.join("summary.csv"));
     assert!(rows.iter().all(|r| r.1 == "2" && r.2 == "ok"), "{rows:?}");
 }

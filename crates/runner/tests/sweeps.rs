@@ -265,6 +265,25 @@ fn epochs_written(root: &Path, index: usize) -> usize {
 /// the same run never interrupted.
 #[test]
 fn a_requeued_task_resumes_bit_exact() {
+    interrupted_task_resumes_bit_exact(&["scontrol", "requeue"], "", &["--requeue"]);
+}
+
+/// The time limit's signal: Slurm sends SIGTERM to the job's steps only (`--signal=TERM@N`;
+/// `scancel --signal=TERM` does the same at once), the run checkpoints and exits 130, and the
+/// batch script, still alive, queues the task again (`requeue = true`); it resumes bit-exact.
+#[test]
+fn a_task_signalled_as_before_its_time_limit_requeues_itself() {
+    interrupted_task_resumes_bit_exact(
+        &["scancel", "--signal=TERM"],
+        "[sweep.slurm]\nrequeue = true\n",
+        &[],
+    );
+}
+
+/// Runs one 12-epoch sweep on Slurm, interrupts its task with `interrupt JOB_0` after two
+/// epochs (the sweep file holding `slurm`, the command `flags`), and compares the outcome with
+/// the same sweep never interrupted.
+fn interrupted_task_resumes_bit_exact(interrupt: &[&str], slurm: &str, flags: &[&str]) {
     if !slurm_here() {
         return;
     }
@@ -273,9 +292,9 @@ fn a_requeued_task_resumes_bit_exact() {
     let file = sweep_file(
         dir.path(),
         "one",
-        "[sweep.grid]\n\"optimizer.lr\" = [0.05]\n",
+        &format!("{slurm}[sweep.grid]\n\"optimizer.lr\" = [0.05]\n"),
     );
-    // The reference runs as a Slurm task too: one thread, as the requeued one (the test
+    // The reference runs as a Slurm task too: one thread, as the interrupted one (the test
     // loss's last bits depend on the thread count; training's do not).
     let reference = sweep(dir.path(), &file, "plain", &["--launcher", "slurm"])
         .output()
@@ -286,7 +305,7 @@ fn a_requeued_task_resumes_bit_exact() {
         dir.path(),
         &file,
         "slurm",
-        &["--launcher", "slurm", "--requeue"],
+        &[&["--launcher", "slurm"], flags].concat(),
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -297,11 +316,12 @@ fn a_requeued_task_resumes_bit_exact() {
         epochs_written(&root, 0) >= 2
     });
     let task = task_id(&root, 0);
-    let requeue = Command::new("scontrol")
-        .args(["requeue", &task])
+    let stop = Command::new(interrupt[0])
+        .args(&interrupt[1..])
+        .arg(&task)
         .output()
         .unwrap();
-    assert!(requeue.status.success(), "{}", stderr(&requeue));
+    assert!(stop.status.success(), "{}", stderr(&stop));
     // Slurm holds a requeued job back for about two minutes; let it start at once.
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -322,7 +342,7 @@ fn a_requeued_task_resumes_bit_exact() {
     ok(&out);
 
     let run = common::single_run(&root.join("lr=0.05"));
-    let log = std::fs::read_to_string(root.join(format!("tasks/0/slurm-{}.out", task))).unwrap();
+    let log = std::fs::read_to_string(root.join(format!("tasks/0/slurm-{task}.out"))).unwrap();
     assert!(log.contains("resuming"), "the task resumed: {log}");
     let figures = |root: &Path| {
         let epochs: toml::Table =
@@ -431,4 +451,43 @@ fn without_a_watching_sweep_runs_train_on_unjudged() {
     );
     let rows = statuses(&root.join("summary.csv"));
     assert!(rows.iter().all(|r| r.1 == "2" && r.2 == "ok"), "{rows:?}");
+}
+
+/// A run that fails on a node is reported with the error its log ends with and the log's
+/// path; the other runs complete and the sweep exits 1.
+#[test]
+fn a_failed_task_is_reported_with_its_slurm_log() {
+    if !slurm_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_experiment(dir.path(), 2, 500);
+    // A rate of 1e30 makes the loss infinite at the first step: the run fails (exit 1).
+    let file = sweep_file(
+        dir.path(),
+        "bad",
+        "[sweep.grid]\n\"optimizer.lr\" = [0.1, 1e30]\n",
+    );
+    let out = sweep(dir.path(), &file, "logs", &["--launcher", "slurm"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let rows = statuses(&dir.path().join("logs/bad/summary.csv"));
+    let csv = std::fs::read_to_string(dir.path().join("logs/bad/summary.csv")).unwrap();
+    assert_eq!(rows.len(), 2, "{csv}");
+    let ok_row = csv.lines().find(|l| l.starts_with("\"lr=0.1\"")).unwrap();
+    assert!(ok_row.contains(",\"ok\","), "{csv}");
+    let failed = csv.lines().find(|l| l.contains("failed:")).unwrap();
+    assert!(
+        failed.contains("loss became NaN")
+            && failed.contains("Slurm log: ")
+            && failed.contains("tasks/1/slurm-"),
+        "{failed}"
+    );
 }

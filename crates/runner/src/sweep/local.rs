@@ -120,9 +120,7 @@ fn run_one(
                 line.trim_start_matches("error: ")
             ))
         }
-        Ok(_) => std::fs::read_to_string(manifest.result_file(index))
-            .map_err(|e| format!("finished but left no result ({e})"))
-            .and_then(|text| toml::from_str(&text).map_err(|e| format!("unreadable result: {e}"))),
+        Ok(_) => manifest.result(index),
     };
     Outcome {
         label: manifest.tasks[index].label.clone(),

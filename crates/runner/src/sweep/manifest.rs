@@ -126,6 +126,19 @@ impl Manifest {
         Ok(())
     }
 
+    /// The run's final figures, as its task wrote them when it completed.
+    pub fn result(&self, index: usize) -> Result<super::RunResult, String> {
+        std::fs::read_to_string(self.result_file(index))
+            .map_err(|e| format!("finished but left no result ({e})"))
+            .and_then(|text| toml::from_str(&text).map_err(|e| format!("unreadable result: {e}")))
+    }
+
+    /// `epochs.toml`'s size and modification time, to tell whether it changed.
+    pub fn epochs_stamp(&self, index: usize) -> Option<(u64, SystemTime)> {
+        let meta = std::fs::metadata(self.task_dir(index).join(EPOCHS)).ok()?;
+        Some((meta.len(), meta.modified().ok()?))
+    }
+
     pub fn epochs(&self, index: usize) -> Vec<EpochMetrics> {
         read_epochs(&self.task_dir(index))
     }

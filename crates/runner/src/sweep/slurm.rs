@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::Manifest;
 use super::watch::Watch;
-use super::{Outcome, RunResult};
+use super::Outcome;
 use crate::signals::Signals;
 
 const SCRIPT: &str = "sweep.sbatch";
@@ -410,10 +410,7 @@ fn wait(s: &SlurmRun, submitted: &Submitted) -> Result<Vec<Outcome>, Error> {
 /// Task `index`'s outcome from its result file, or why it has none, with its log's path.
 fn outcome(manifest: &Manifest, index: usize, submitted: &Submitted, cancelled: bool) -> Outcome {
     let label = manifest.tasks[index].label.clone();
-    let read = std::fs::read_to_string(manifest.result_file(index))
-        .ok()
-        .and_then(|t| toml::from_str::<RunResult>(&t).ok());
-    if let Some(result) = read {
+    if let Ok(result) = manifest.result(index) {
         let seconds = result.seconds.unwrap_or(0.0);
         return Outcome {
             label,

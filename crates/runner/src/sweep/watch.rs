@@ -60,9 +60,7 @@ impl<'m> Watch<'m> {
             self.lease = Some(Instant::now());
         }
         for (i, task) in self.manifest.tasks.iter().enumerate() {
-            let stamp = std::fs::metadata(self.manifest.task_dir(i).join("epochs.toml"))
-                .ok()
-                .and_then(|m| Some((m.len(), m.modified().ok()?)));
+            let stamp = self.manifest.epochs_stamp(i);
             if stamp.is_none() || stamp == self.seen[i] {
                 continue;
             }

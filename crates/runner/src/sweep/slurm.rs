@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use kiln_core::Error;
 use serde::{Deserialize, Serialize};
 
+use super::Outcome;
 use super::manifest::Manifest;
 use super::watch::Watch;
-use super::Outcome;
 use crate::signals::Signals;
 
 const SCRIPT: &str = "sweep.sbatch";

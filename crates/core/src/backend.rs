@@ -53,7 +53,12 @@ pub fn device(backend: Backend, index: usize) -> Result<Device> {
                 .join(", ")
         )));
     }
-    let _ = index;
+    if let Some(missing) = gpu_missing(backend, index) {
+        return Err(Error::Config(format!(
+            "backend = \"{}\" cannot run here: {missing}; run on a machine with an NVIDIA GPU, or use backend = \"flex\"",
+            backend.name()
+        )));
+    }
     Ok(match backend {
         #[cfg(feature = "tch")]
         Backend::Tch => Device::libtorch(),
@@ -65,28 +70,93 @@ pub fn device(backend: Backend, index: usize) -> Result<Device> {
     })
 }
 
-/// Whether `backend` can run here: its device is created and a small computation on it gives
-/// the right answer. `Err` says why not (no GPU, no driver, a library missing).
-pub fn probe(backend: Backend, index: usize) -> std::result::Result<(), String> {
-    let device = device(backend, index).map_err(|e| e.to_string())?;
-    // Backends report a missing device by panicking; keep that from ending the process and
-    // from printing a panic message.
+/// What a GPU backend lacks here (driver, device), asked before the backend itself is: CubeCL
+/// and libtorch report a missing GPU by panicking, CubeCL on a thread of its own.
+fn gpu_missing(backend: Backend, index: usize) -> Option<String> {
+    let count = match backend {
+        Backend::Flex | Backend::Tch => return None,
+        Backend::TchCuda => libtorch_gpus(),
+        Backend::Cuda => cuda_gpus(),
+    };
+    match count {
+        Err(why) => Some(why),
+        Ok(0) => Some(
+            match backend {
+                Backend::TchCuda => {
+                    "libtorch sees no CUDA device (no NVIDIA GPU or driver, or a CPU-only PyTorch)"
+                }
+                _ => "the NVIDIA driver sees no GPU",
+            }
+            .into(),
+        ),
+        Ok(n) if index >= n => Some(format!(
+            "device = {index}, but there {} only {n} GPU{} here (numbered from 0)",
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "" } else { "s" }
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The CUDA devices libtorch sees.
+#[cfg(feature = "tch")]
+fn libtorch_gpus() -> std::result::Result<usize, String> {
+    quietly(tch::Cuda::device_count)
+        .map(|n| n.max(0) as usize)
+        .map_err(|why| format!("libtorch could not count CUDA devices: {why}"))
+}
+
+/// The GPUs the NVIDIA driver sees, asked through the driver library CubeCL loads.
+#[cfg(feature = "cuda")]
+fn cuda_gpus() -> std::result::Result<usize, String> {
+    use cudarc::driver::result as driver;
+    // cudarc panics when it cannot load the driver's library.
+    match quietly(|| driver::init().and_then(|()| driver::device::get_count())) {
+        Ok(Ok(n)) => Ok(n.max(0) as usize),
+        Ok(Err(e)) => Err(format!("the NVIDIA driver found no usable GPU ({e})")),
+        Err(_) => Err("no NVIDIA driver: its library libcuda.so.1 was not found".into()),
+    }
+}
+
+// Without the feature `device` has refused the backend before asking.
+#[cfg(not(feature = "tch"))]
+fn libtorch_gpus() -> std::result::Result<usize, String> {
+    Err("not compiled in".into())
+}
+#[cfg(not(feature = "cuda"))]
+fn cuda_gpus() -> std::result::Result<usize, String> {
+    Err("not compiled in".into())
+}
+
+/// Runs `f`, turning a panic into the first line of its message, printed nowhere.
+fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::result::Result<T, String> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(move || {
-        let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
-        (x.clone() * x).sum().into_scalar::<f32>()
-    });
+    let result = std::panic::catch_unwind(f);
     std::panic::set_hook(previous);
-    match result {
-        Ok(v) if (v - 14.0).abs() < 1e-5 => Ok(()),
-        Ok(v) => Err(format!("a test sum came out {v}, not 14")),
-        Err(panic) => Err(panic
+    result.map_err(|panic| {
+        panic
             .downcast_ref::<String>()
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .map(|m| first_line(&m))
-            .unwrap_or_else(|| "the device could not start".into())),
+            .unwrap_or_else(|| "the device could not start".into())
+    })
+}
+
+/// Whether `backend` can run here: its device is created and a small computation on it gives
+/// the right answer. `Err` says why not (no GPU, no driver, a library missing).
+pub fn probe(backend: Backend, index: usize) -> std::result::Result<(), String> {
+    if let Some(missing) = gpu_missing(backend, index) {
+        return Err(missing);
+    }
+    let device = device(backend, index).map_err(|e| e.to_string())?;
+    match quietly(move || {
+        let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
+        (x.clone() * x).sum().into_scalar::<f32>()
+    })? {
+        v if (v - 14.0).abs() < 1e-5 => Ok(()),
+        v => Err(format!("a test sum came out {v}, not 14")),
     }
 }
 
@@ -100,6 +170,15 @@ fn first_line(message: &str) -> String {
         .min()
         .unwrap_or(message.len());
     message[..cut].chars().take(300).collect()
+}
+
+/// Whether `backend` computes on a GPU, where every read of a value back to the host waits for
+/// the device to finish: the training loop reads losses in groups and keeps the data there.
+pub fn on_gpu(backend: Backend) -> bool {
+    match backend {
+        Backend::Flex | Backend::Tch => false,
+        Backend::TchCuda | Backend::Cuda => true,
+    }
 }
 
 /// Whether `backend` keeps tensors in host memory, where kiln's fused optimizers

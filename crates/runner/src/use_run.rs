@@ -39,7 +39,13 @@ pub fn eval(run: &UseRun, embeddings: usize, json: bool) -> Result<(), Error> {
         kiln_core::say_err!("warning: {warning}");
     }
     kiln_core::infer::embeddings::check(&dataset.shape, embeddings.min(dataset.test.len()))?;
-    let split = DeviceSplit::upload(dataset.test.clone(), dataset.features(), &trained.device);
+    let resident = kiln_core::backend::on_gpu(trained.config.backend);
+    let split = DeviceSplit::upload(
+        dataset.test.clone(),
+        dataset.features(),
+        &trained.device,
+        resident,
+    );
     let result = eval::evaluate(
         &trained,
         &split,

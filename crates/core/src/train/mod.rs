@@ -4,6 +4,7 @@
 mod controls;
 mod histograms;
 mod loss;
+mod pending;
 mod run;
 mod step;
 mod warm;

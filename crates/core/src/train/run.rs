@@ -11,6 +11,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::controls::{self, EarlyStopper, Stopped, SupervisorStop};
+use super::pending::{PendingLosses, ReadLoss, StepLoss};
 use super::step::{evaluate, forward_backward, step_seed};
 use super::{Objective, Prepared, Resume, RunOptions, RunSummary, histograms, objective};
 use crate::checkpoint::{self, Checkpoint, EpochMetrics, PartialEpoch, Position, policy};
@@ -121,11 +122,14 @@ impl<'o> Run<'o> {
         };
         let features = dataset.features();
         let source = dataset.source.clone();
-        let train_set = DeviceSplit::upload(dataset.train, features, &device);
-        let test_set = DeviceSplit::upload(dataset.test, features, &device);
+        // On a GPU the splits live there; an augmented training set is built on the host.
+        let gpu = crate::backend::on_gpu(config.backend);
+        let augmented = augment.is_some();
+        let train_set = DeviceSplit::upload(dataset.train, features, &device, gpu && !augmented);
+        let test_set = DeviceSplit::upload(dataset.test, features, &device, gpu);
         let validation_set = dataset
             .validation
-            .map(|v| DeviceSplit::upload(v, features, &device));
+            .map(|v| DeviceSplit::upload(v, features, &device, gpu));
         let batch = config.train.batch_size.resolve(train_set.len);
         let t = &config.train;
         let batches = Batches::new(train_set.len, batch, t.shuffle, t.drop_last, seed);
@@ -348,18 +352,19 @@ impl<'o> Run<'o> {
         // The batch order is lent out for the epoch, so the steps can use the rest of `self`.
         let mut batches = std::mem::replace(&mut self.batches, Batches::new(0, 1, false, false, 0));
         let order: Vec<&[i64]> = batches.epoch(epoch).collect();
+        let mut pending = PendingLosses::new(crate::backend::on_gpu(self.config.backend));
         for (group, batch_group) in order.chunks(k).enumerate().skip(skip / k) {
             let first = group * k;
             let lr = self.schedule.at_step(self.position.global_step);
             let n: usize = batch_group.iter().map(|b| b.len()).sum();
             let mut accumulated = GradientsAccumulator::<Network>::new();
             let mut grads: Option<GradientsParams> = None;
-            let mut loss = 0.0f64;
+            let mut losses = Vec::with_capacity(k);
             for (j, indices) in batch_group.iter().enumerate() {
                 let (pass_loss, pass_grads, pass_correct) =
                     self.micro_batch(&network, (epoch - 1) * per_epoch + first + j, indices, n);
                 correct = correct + pass_correct;
-                loss += pass_loss as f64 * indices.len() as f64 / n as f64;
+                losses.push((pass_loss, indices.len()));
                 match k {
                     1 => grads = Some(pass_grads),
                     _ => accumulated.accumulate(&network, pass_grads),
@@ -369,10 +374,19 @@ impl<'o> Run<'o> {
             network = self.optimizer.step(lr, network, grads);
             self.position.global_step += 1;
             seen += n;
-            self.check_finite(loss as f32, epoch, first)?;
-            loss_sum += loss * n as f64;
-            self.log_step(loss as f32, seen, lr)?;
-            if self.interrupted() {
+            pending.push(StepLoss {
+                batches: losses,
+                n,
+                first,
+                seen,
+                lr,
+                global_step: self.position.global_step,
+            });
+            let interrupted = self.interrupted();
+            if interrupted || pending.is_due() {
+                self.settle(&mut pending, epoch, &mut loss_sum)?;
+            }
+            if interrupted {
                 let partial = PartialEpoch {
                     loss_sum,
                     seen,
@@ -382,6 +396,7 @@ impl<'o> Run<'o> {
                 return Err(self.stop(&network, epoch, first + batch_group.len(), partial));
             }
         }
+        self.settle(&mut pending, epoch, &mut loss_sum)?;
         self.batches = batches;
         let totals = EpochTotals {
             loss_sum,
@@ -393,6 +408,22 @@ impl<'o> Run<'o> {
         Ok((network, totals))
     }
 
+    /// The losses of the steps `pending` holds, read: each checked, added to the epoch's
+    /// `loss_sum` and logged, in order.
+    fn settle(
+        &mut self,
+        pending: &mut PendingLosses,
+        epoch: usize,
+        loss_sum: &mut f64,
+    ) -> Result<()> {
+        for ReadLoss { loss, step } in pending.read() {
+            self.check_finite(loss as f32, epoch, step.first, step.global_step)?;
+            *loss_sum += loss * step.n as f64;
+            self.log_step(loss as f32, step.seen, step.lr, step.global_step)?;
+        }
+        Ok(())
+    }
+
     /// The forward and backward pass of batch number `batch` of the run (its draws of dropout
     /// and augmentation are that number's), its loss weighted by its share of the `n`
     /// examples of its optimizer step: the loss, the gradients, the rows it got right.
@@ -402,7 +433,7 @@ impl<'o> Run<'o> {
         batch: usize,
         indices: &[i64],
         n: usize,
-    ) -> (f32, GradientsParams, Tensor<1, Int>) {
+    ) -> (Tensor<1>, GradientsParams, Tensor<1, Int>) {
         self.device.seed(step_seed(self.seed, batch));
         let (x, y, mixed) = match &self.augment {
             Some(a) => self.train_set.augmented(indices, a, batch),
@@ -417,12 +448,17 @@ impl<'o> Run<'o> {
     }
 
     /// `Err` naming the likely cause when a step's loss is not a number.
-    fn check_finite(&mut self, loss: f32, epoch: usize, step: usize) -> Result<()> {
+    fn check_finite(
+        &mut self,
+        loss: f32,
+        epoch: usize,
+        step: usize,
+        global_step: usize,
+    ) -> Result<()> {
         if loss.is_finite() {
             return Ok(());
         }
         self.log.finish(RunEnd::Failure)?;
-        let global_step = self.position.global_step;
         // The first step's loss comes from the initial weights, before any update.
         let cause = if global_step == 1 {
             "the initial weights or the inputs already produce it, before any update: check [init] (a scale like 1e30 overflows float32) and [data] normalize".to_string()
@@ -441,8 +477,8 @@ impl<'o> Run<'o> {
 
     /// The batch loss in TensorBoard every `log.batch_loss_every` steps (and the rate, when
     /// the schedule changes it within epochs), and on the console.
-    fn log_step(&mut self, loss: f32, seen: usize, lr: f64) -> Result<()> {
-        let (every, global_step) = (self.config.log.batch_loss_every, self.position.global_step);
+    fn log_step(&mut self, loss: f32, seen: usize, lr: f64, global_step: usize) -> Result<()> {
+        let every = self.config.log.batch_loss_every;
         if every > 0 && global_step.is_multiple_of(every) {
             self.log.train.scalar("batch_loss", loss, global_step)?;
         }

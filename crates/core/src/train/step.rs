@@ -18,8 +18,8 @@ pub fn step_seed(seed: u64, global_step: usize) -> u64 {
 /// One forward and backward pass over a batch.
 pub struct Pass {
     pub grads: GradientsParams,
-    /// The batch's mean loss.
-    pub loss: f32,
+    /// The batch's mean loss, left on the device (read with others: [`super::pending`]).
+    pub loss: Tensor<1>,
     /// Rows whose largest output is the label, left on the device.
     pub correct: Tensor<1, Int>,
 }
@@ -51,7 +51,7 @@ pub fn forward_backward(
             ),
     };
     let correct = count_correct(logits.inner(), y);
-    let value = loss.clone().inner().into_scalar();
+    let value = loss.clone().inner();
     // Unweighted (the usual step), the graph is exactly the one without accumulation.
     let weighted = if weight == 1.0 {
         loss
@@ -75,15 +75,16 @@ pub fn evaluate(
     batch: usize,
     pr: Option<Yields>,
 ) -> (f64, f64, Option<PrCounts>) {
-    let mut loss_sum = 0.0f64;
-    let mut correct = 0i64;
+    // Each batch's loss and the rows it got right stay on the device until the end: one read
+    // for the whole split, not two per batch (each a wait for a GPU).
+    let mut losses: Vec<(Tensor<1>, usize)> = Vec::new();
+    let mut correct: Option<Tensor<1, Int>> = None;
     let mut counts: Option<PrCounts> = None;
     for start in (0..split.len).step_by(batch) {
         let end = (start + batch).min(split.len);
         let (x, y) = split.range(start, end);
         let logits = network.forward(x);
-        let loss: f32 = loss_fn.forward(logits.clone(), y.clone()).into_scalar();
-        loss_sum += loss as f64 * (end - start) as f64;
+        losses.push((loss_fn.forward(logits.clone(), y.clone()), end - start));
         if let Some(yields) = pr {
             let classes = logits.dims()[1];
             let probabilities = yields.probabilities(logits.clone()).into_data();
@@ -98,8 +99,22 @@ pub fn evaluate(
                 &labels,
             );
         }
-        correct += count_correct(logits, y).into_scalar::<i64>();
+        let right = count_correct(logits, y);
+        correct = Some(match correct {
+            Some(sum) => sum + right,
+            None => right,
+        });
     }
+    let loss_sum = match losses.is_empty() {
+        true => 0.0,
+        false => {
+            let values = Tensor::cat(losses.iter().map(|(l, _)| l.clone()).collect(), 0);
+            let values = values.into_data().iter::<f32>().collect::<Vec<_>>();
+            (values.iter().zip(&losses))
+                .fold(0.0f64, |sum, (&v, (_, n))| sum + v as f64 * *n as f64)
+        }
+    };
+    let correct = correct.map_or(0, |c| c.into_scalar::<i64>());
     let n = split.len.max(1) as f64;
     (loss_sum / n, correct as f64 / n, counts)
 }

@@ -1,5 +1,6 @@
-# Source this before building kiln with the `cuda` feature, as root the first time:
+# Source this before building kiln with the `cuda` feature:
 #   source scripts/cuda-env.sh && cargo build --release --features cuda
+# The first time it installs Debian packages (through sudo when not root).
 #
 # cubecl-cuda links LLVM statically through tracel-llvm-bundler, whose build script downloads an
 # LLVM 23 bundle from GitHub unless the bundle's install marker exists. Offline, this script
@@ -32,11 +33,14 @@ _kiln_cuda_env() (
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
+    as_root=()
     if [ "$(id -u)" != 0 ]; then
-      say "needs these Debian packages: ${missing[*]}; run this once as root to install them"
-      return 1
+      command -v sudo >/dev/null || {
+        say "needs these Debian packages, which only root can install: ${missing[*]}"
+        return 1
+      }
+      as_root=(sudo)
     fi
-    export DEBIAN_FRONTEND=noninteractive
     target=()
     if ! apt-cache policy llvm-22-dev 2>/dev/null | grep -q 'Candidate: [0-9]'; then
       if ! grep -qi '^ID=debian' /etc/os-release; then
@@ -44,15 +48,16 @@ _kiln_cuda_env() (
         return 1
       fi
       say "llvm-22-dev is not in this system's Debian release: taking it from Debian testing (forky), pinned"
-      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: forky\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        >/etc/apt/sources.list.d/kiln-llvm-22.sources
+      printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: forky\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+        "${as_root[@]}" tee /etc/apt/sources.list.d/kiln-llvm-22.sources >/dev/null
       # Priority 100: nothing is taken from forky unless asked for (-t forky) or needed by it.
-      printf 'Package: *\nPin: release n=forky\nPin-Priority: 100\n' >/etc/apt/preferences.d/kiln-llvm-22
+      printf 'Package: *\nPin: release n=forky\nPin-Priority: 100\n' |
+        "${as_root[@]}" tee /etc/apt/preferences.d/kiln-llvm-22 >/dev/null
       target=(-t forky)
     fi
-    apt-get update -q >/dev/null
+    "${as_root[@]}" apt-get update -q >/dev/null
     say "installing ${missing[*]}"
-    apt-get install -y -q --no-install-recommends "${target[@]}" "${missing[@]}" >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${target[@]}" "${missing[@]}" >/dev/null
   fi
 
   dir="${XDG_DATA_HOME:-$HOME/.local/share}/tracel/tracel-llvm-$bundler"

@@ -186,3 +186,30 @@ pub fn on_gpu(backend: Backend) -> bool {
 pub fn host_memory(backend: Backend) -> bool {
     matches!(backend, Backend::Flex)
 }
+
+#[cfg(test)]
+mod tests {
+    /// scripts/cuda-env.sh lays tracel-llvm-bundler's install marker in a folder named after
+    /// the bundler's version; if `cargo update` moves the bundler, the cuda build would try to
+    /// download LLVM from GitHub again. Fails until the script knows the new version.
+    #[test]
+    fn cuda_env_knows_the_locked_llvm_bundler() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"tracel-llvm-bundler\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"').to_string())
+            .expect("Cargo.lock has no tracel-llvm-bundler: did the cuda feature's graph change?");
+        let script = std::fs::read_to_string(root.join("scripts/cuda-env.sh")).unwrap();
+        let known = script
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("bundler="))
+            .expect("scripts/cuda-env.sh sets bundler=");
+        assert_eq!(
+            locked, known,
+            "Cargo.lock has tracel-llvm-bundler {locked}, scripts/cuda-env.sh lays the marker for {known}: check the new bundler's build.rs and llvm-config calls, then update the script"
+        );
+    }
+}

@@ -16,7 +16,11 @@ fn backends_lists_what_is_compiled_in_and_what_runs_here() {
             .to_string()
     };
     assert!(line("flex").contains("runs here"), "{text}");
-    assert!(line("cuda").contains("--features cuda") || line("cuda").contains("compiled in"));
+    if cfg!(feature = "cuda") {
+        assert!(line("cuda").starts_with("cuda      compiled in"), "{text}");
+    } else {
+        assert!(line("cuda").contains("not compiled in (build with --features cuda)"));
+    }
     if cfg!(feature = "tch") {
         assert!(line("tch").contains("runs here"), "{text}");
     } else {
@@ -25,6 +29,65 @@ fn backends_lists_what_is_compiled_in_and_what_runs_here() {
             "{text}"
         );
         assert!(line("tch-cuda").contains("--features tch"), "{text}");
+    }
+}
+
+/// The GPU backends compiled in, each with a word its no-GPU message must have.
+const GPU_BACKENDS: &[(&str, bool, &str)] = &[
+    ("cuda", cfg!(feature = "cuda"), "NVIDIA"),
+    ("tch-cuda", cfg!(feature = "tch"), "CUDA"),
+];
+
+/// Built with a GPU backend and run where there is no GPU (CI): `runner backends` says on one
+/// line what is missing, and a run that asks for the backend ends, before any file is
+/// written, with one `error:` line naming it (exit 2), not a panic from the backend's thread.
+#[test]
+fn gpu_backends_without_a_gpu_say_what_is_missing() {
+    if std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        eprintln!("skipped: this machine has an NVIDIA driver");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner(dir.path()).arg("backends").output().unwrap();
+    ok(&out);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        !err.contains("panicked") && !text.contains("panicked"),
+        "{err}{text}"
+    );
+    let experiment = synthetic_experiment(dir.path(), 1, 100);
+    for &(backend, _, word) in GPU_BACKENDS.iter().filter(|b| b.1) {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(backend))
+            .unwrap_or_else(|| panic!("no {backend} line in: {text}"));
+        assert!(
+            line.contains("cannot start here") && line.contains(word),
+            "{text}"
+        );
+        assert!(
+            !line.contains("RecvError") && !line.contains("unwrap"),
+            "{text}"
+        );
+        let logs = dir.path().join(format!("logs-{backend}"));
+        let out = runner(dir.path())
+            .arg(&experiment)
+            .args([
+                "--set",
+                &format!("backend={backend}"),
+                "--logdir",
+                &s(&logs),
+            ])
+            .output()
+            .unwrap();
+        assert_user_error(
+            &out,
+            &[&format!("backend = \"{backend}\" cannot run here"), word],
+        );
+        assert!(
+            !logs.exists(),
+            "a run folder was made for a run that cannot start"
+        );
     }
 }
 

@@ -859,7 +859,7 @@ fn an_interrupted_sweep_resumes_with_only_the_missing_runs() {
         std::fs::write(study.join(file), text).unwrap();
     };
     variant("a.toml", "first", 1);
-    variant("b.toml", "long", 1500);
+    variant("b.toml", "long", 150);
     variant("c.toml", "last", 1);
     let logs = dir.path().join("logs");
     let sweep = || {

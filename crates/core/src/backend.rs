@@ -113,7 +113,11 @@ fn cuda_gpus() -> std::result::Result<usize, String> {
     // cudarc panics when it cannot load the driver's library.
     match quietly(|| driver::init().and_then(|()| driver::device::get_count())) {
         Ok(Ok(n)) => Ok(n.max(0) as usize),
-        Ok(Err(e)) => Err(format!("the NVIDIA driver found no usable GPU ({e})")),
+        Ok(Err(e)) => {
+            let said = e.error_string().map(|s| s.to_string_lossy().into_owned());
+            let said = said.unwrap_or_else(|_| "no description".into());
+            Err(format!("the NVIDIA driver found no usable GPU ({:?}: {said})", e.0))
+        }
         Err(_) => Err("no NVIDIA driver: its library libcuda.so.1 was not found".into()),
     }
 }

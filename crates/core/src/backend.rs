@@ -116,7 +116,10 @@ fn cuda_gpus() -> std::result::Result<usize, String> {
         Ok(Err(e)) => {
             let said = e.error_string().map(|s| s.to_string_lossy().into_owned());
             let said = said.unwrap_or_else(|_| "no description".into());
-            Err(format!("the NVIDIA driver found no usable GPU ({:?}: {said})", e.0))
+            Err(format!(
+                "the NVIDIA driver found no usable GPU ({:?}: {said})",
+                e.0
+            ))
         }
         Err(_) => Err("no NVIDIA driver: its library libcuda.so.1 was not found".into()),
     }

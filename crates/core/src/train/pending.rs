@@ -38,7 +38,10 @@ pub struct PendingLosses {
 
 impl PendingLosses {
     pub fn new(on_gpu: bool) -> Self {
-        let per_read = if on_gpu { GPU_STEPS_PER_READ } else { 1 };
+        Self::reading_every(if on_gpu { GPU_STEPS_PER_READ } else { 1 })
+    }
+
+    fn reading_every(per_read: usize) -> Self {
         PendingLosses {
             per_read,
             steps: Vec::with_capacity(per_read),
@@ -77,5 +80,49 @@ impl PendingLosses {
                 ReadLoss { loss, step }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn step(losses: &[(f32, usize)], global_step: usize) -> StepLoss {
+        let device = Device::flex();
+        StepLoss {
+            batches: losses
+                .iter()
+                .map(|&(l, n)| (Tensor::from_floats([l], &device), n))
+                .collect(),
+            n: losses.iter().map(|b| b.1).sum(),
+            first: global_step - 1,
+            seen: 0,
+            lr: 0.1,
+            global_step,
+        }
+    }
+
+    /// A group of steps read at once gives each step the loss a read per step gives: its
+    /// batches weighted by their share of its examples, in order, NaN kept where it was.
+    #[test]
+    fn a_group_read_gives_each_step_its_own_loss() {
+        let mut pending = PendingLosses::reading_every(3);
+        pending.push(step(&[(1.0, 10)], 1));
+        pending.push(step(&[(2.0, 30), (4.0, 10)], 2));
+        assert!(!pending.is_due());
+        pending.push(step(&[(f32::NAN, 5)], 3));
+        assert!(pending.is_due());
+        let read = pending.read();
+        let losses: Vec<f64> = read.iter().map(|r| r.loss).collect();
+        assert_eq!(losses[..2], [1.0, 2.0 * 30.0 / 40.0 + 4.0 * 10.0 / 40.0]);
+        assert!(losses[2].is_nan());
+        let steps: Vec<usize> = read.iter().map(|r| r.step.global_step).collect();
+        assert_eq!(steps, [1, 2, 3]);
+        assert!(pending.read().is_empty() && !pending.is_due());
+        // On the CPU every step is read at once.
+        let mut cpu = PendingLosses::new(false);
+        cpu.push(step(&[(0.5, 1)], 1));
+        assert!(cpu.is_due());
     }
 }

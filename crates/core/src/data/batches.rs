@@ -28,7 +28,7 @@ enum Rows {
     /// built is kept: a full-batch run asks for the whole split on every step.
     Host {
         inputs: Inputs,
-        last_range: Mutex<Option<(usize, usize, Tensor<2>)>>,
+        last_range: Box<Mutex<Option<(usize, usize, Tensor<2>)>>>,
     },
     /// Normalised once and uploaded with the labels: a GPU run then gathers each batch on the
     /// device instead of sending it from the host every step. Never augmented (augmentation
@@ -60,7 +60,7 @@ impl DeviceSplit {
         } else {
             Rows::Host {
                 inputs: split.inputs,
-                last_range: Mutex::new(None),
+                last_range: Box::new(Mutex::new(None)),
             }
         };
         DeviceSplit {

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 if [ $# -gt 0 ]; then backends=("$@"); else backends=(cuda tch-cuda flex); fi
 epochs=${EPOCHS:-2}
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null ||
   echo "gpu-check: nvidia-smi found no GPU; the GPU backends will say why they cannot start"
 runner=${KILN_RUNNER:-}
 if [ -z "$runner" ]; then

@@ -11,7 +11,7 @@
 #  2. lays the bundler's marker and, beside it, a `bin/llvm-config` that answers with Debian's
 #     LLVM 22 (the only thing the build asks the bundle for);
 #  3. checks that Cargo.lock still pins the bundler version it lays the marker for.
-# The GPU itself needs only the NVIDIA driver at run time (kernels are compiled on the device).
+# Running needs only the NVIDIA driver: the LLVM linked in compiles kernels to PTX at run time.
 # Exported: KILN_LLVM_CONFIG, the wrapper's path. Running it (bash scripts/cuda-env.sh) does the
 # same without exporting.
 _kiln_cuda_env() (

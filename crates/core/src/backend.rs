@@ -37,9 +37,6 @@ pub fn compiled() -> Vec<Backend> {
 
 /// The device for `backend` (GPU number `index` where it applies), without autodiff; the
 /// training loop adds it.
-// Burn 0.22 marks burn-tch deprecated (CubeCL is its future); libtorch is still what runs on a
-// pip-installed PyTorch, which is what kiln's users have.
-#[allow(deprecated)]
 pub fn device(backend: Backend, index: usize) -> Result<Device> {
     if !is_compiled(backend) {
         let feature = feature(backend).unwrap_or("none");
@@ -59,7 +56,16 @@ pub fn device(backend: Backend, index: usize) -> Result<Device> {
             backend.name()
         )));
     }
-    Ok(match backend {
+    Ok(create(backend, index))
+}
+
+/// The device of a backend compiled in, unchecked.
+// Burn 0.22 marks burn-tch deprecated (CubeCL is its future); libtorch is still what runs on a
+// pip-installed PyTorch, which is what kiln's users have.
+#[allow(deprecated)]
+fn create(backend: Backend, index: usize) -> Device {
+    let _ = index;
+    match backend {
         #[cfg(feature = "tch")]
         Backend::Tch => Device::libtorch(),
         #[cfg(feature = "tch")]
@@ -67,7 +73,7 @@ pub fn device(backend: Backend, index: usize) -> Result<Device> {
         #[cfg(feature = "cuda")]
         Backend::Cuda => Device::cuda(index),
         _ => Device::flex(),
-    })
+    }
 }
 
 /// What a GPU backend lacks here (driver, device), asked before the backend itself is: CubeCL
@@ -80,15 +86,6 @@ fn gpu_missing(backend: Backend, index: usize) -> Option<String> {
     };
     match count {
         Err(why) => Some(why),
-        Ok(0) => Some(
-            match backend {
-                Backend::TchCuda => {
-                    "libtorch sees no CUDA device (no NVIDIA GPU or driver, or a CPU-only PyTorch)"
-                }
-                _ => "the NVIDIA driver sees no GPU",
-            }
-            .into(),
-        ),
         Ok(n) if index >= n => Some(format!(
             "device = {index}, but there {} only {n} GPU{} here (numbered from 0)",
             if n == 1 { "is" } else { "are" },
@@ -98,21 +95,26 @@ fn gpu_missing(backend: Backend, index: usize) -> Option<String> {
     }
 }
 
-/// The CUDA devices libtorch sees.
+/// The CUDA devices libtorch sees (`Err` when none).
 #[cfg(feature = "tch")]
 fn libtorch_gpus() -> std::result::Result<usize, String> {
-    quietly(tch::Cuda::device_count)
-        .map(|n| n.max(0) as usize)
-        .map_err(|why| format!("libtorch could not count CUDA devices: {why}"))
+    match quietly(tch::Cuda::device_count) {
+        Ok(n) if n > 0 => Ok(n as usize),
+        Ok(_) => Err(
+            "libtorch sees no CUDA device (no NVIDIA GPU or driver, or a CPU-only PyTorch)".into(),
+        ),
+        Err(why) => Err(format!("libtorch could not count CUDA devices: {why}")),
+    }
 }
 
-/// The GPUs the NVIDIA driver sees, asked through the driver library CubeCL loads.
+/// The GPUs the NVIDIA driver sees (`Err` when none), asked through the library CubeCL loads.
 #[cfg(feature = "cuda")]
 fn cuda_gpus() -> std::result::Result<usize, String> {
     use cudarc::driver::result as driver;
     // cudarc panics when it cannot load the driver's library.
     match quietly(|| driver::init().and_then(|()| driver::device::get_count())) {
-        Ok(Ok(n)) => Ok(n.max(0) as usize),
+        Ok(Ok(n)) if n > 0 => Ok(n as usize),
+        Ok(Ok(_)) => Err("the NVIDIA driver sees no GPU".into()),
         Ok(Err(e)) => {
             let said = e.error_string().map(|s| s.to_string_lossy().into_owned());
             let said = said.unwrap_or_else(|_| "no description".into());
@@ -154,10 +156,16 @@ fn quietly<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> std::result::Re
 /// Whether `backend` can run here: its device is created and a small computation on it gives
 /// the right answer. `Err` says why not (no GPU, no driver, a library missing).
 pub fn probe(backend: Backend, index: usize) -> std::result::Result<(), String> {
+    if !is_compiled(backend) {
+        return Err(format!(
+            "not compiled in (--features {})",
+            feature(backend).unwrap_or("?")
+        ));
+    }
     if let Some(missing) = gpu_missing(backend, index) {
         return Err(missing);
     }
-    let device = device(backend, index).map_err(|e| e.to_string())?;
+    let device = create(backend, index);
     match quietly(move || {
         let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0, 3.0], &device);
         (x.clone() * x).sum().into_scalar::<f32>()
